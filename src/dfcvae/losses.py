@@ -1,0 +1,126 @@
+"""The DFC-VAE objective: total = alpha * KL + beta * reconstruction.
+
+Reductions (the most asked-about point in other ports):
+- ``kl_divergence``: summed over latent dimensions, averaged over the batch.
+- ``pixel_loss``: squared error (or BCE) summed over pixels of an image, averaged over the batch.
+- ``feature_loss``: for each loss-network layer l, mean((phi_l(x) - phi_l(x_hat))^2) over every
+  element (batch, channel, height, width), weighted by w_l and summed over layers.
+- ``ssim_colour_loss``: (1 - mean SSIM) + colour_weight * mean squared error of 3x3
+  average-pooled images (seed 003).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from dfcvae.config import LossConfig
+from dfcvae.loss_networks import LossNetwork, build_loss_network
+from dfcvae.model import VAEOutput
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)), summed over latent dims, averaged over the batch."""
+    per_image = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    return per_image.mean()
+
+
+def pixel_loss(recon_logits: torch.Tensor, x: torch.Tensor, kind: str = "sse") -> torch.Tensor:
+    """Per-image sum over pixels, averaged over the batch. x in [0, 1]; logits before sigmoid."""
+    if kind == "bce":
+        per_pixel = F.binary_cross_entropy_with_logits(recon_logits, x, reduction="none")
+    else:
+        per_pixel = (torch.sigmoid(recon_logits) - x).pow(2)
+    return per_pixel.flatten(1).sum(1).mean()
+
+
+def feature_loss(
+    target_features: list[torch.Tensor],
+    recon_features: list[torch.Tensor],
+    weights: list[float] | None = None,
+) -> torch.Tensor:
+    """sum_l w_l * mean((phi_l(x) - phi_l(x_hat))^2) over the given layers."""
+    weights = weights or [1.0] * len(target_features)
+    terms = [
+        w * F.mse_loss(r.float(), t.float())
+        for w, t, r in zip(weights, target_features, recon_features)
+    ]
+    return torch.stack(terms).sum()
+
+
+def ssim_colour_loss(recon: torch.Tensor, x: torch.Tensor, colour_weight: float = 1.0):
+    """(1 - SSIM(recon, x)) + colour_weight * MSE(avgpool3x3(recon), avgpool3x3(x))."""
+    ssim = structural_similarity_index_measure(recon.float(), x.float(), data_range=1.0)
+    colour = F.mse_loss(F.adaptive_avg_pool2d(recon, 3), F.adaptive_avg_pool2d(x, 3))
+    return (1 - ssim) + colour_weight * colour
+
+
+@dataclass
+class LossTerms:
+    """total = kl_weight * kl + recon_weight * reconstruction; ``parts`` holds the pieces of the
+    reconstruction term (pixel, feature, ssim, colour) where they apply."""
+
+    total: torch.Tensor
+    kl: torch.Tensor
+    reconstruction: torch.Tensor
+    kl_weight: float
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class DFCVAELoss(nn.Module):
+    """The objective of one preset. The loss network (if any) is held outside the module tree:
+    it is in no ``state_dict`` (so never in checkpoints or model files), not among
+    ``parameters()``, and untouched by ``.train()``; ``.to()`` still moves it."""
+
+    def __init__(self, config: LossConfig, loss_network: LossNetwork | None = None):
+        super().__init__()
+        self.config = config
+        if loss_network is None and config.uses_loss_network:
+            loss_network = build_loss_network(
+                config.loss_network, config.layers, config.loss_weights, config.loss_input_size
+            )
+        self._frozen = (loss_network,)
+
+    @property
+    def loss_network(self) -> LossNetwork | None:
+        return self._frozen[0]
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001 - torch's signature
+        if self.loss_network is not None:
+            self.loss_network._apply(fn)
+        return super()._apply(fn, recurse)
+
+    def kl_weight(self, step: int) -> float:
+        """alpha, ramped linearly from 0 over ``kl_warmup_steps`` when warm-up is on."""
+        warmup = self.config.kl_warmup_steps
+        scale = min(1.0, step / warmup) if warmup > 0 else 1.0
+        return self.config.kl_weight * scale
+
+    def feature_term(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+        network = self.loss_network
+        with torch.no_grad():
+            target = network(x)
+        return feature_loss(target, network(recon), self.config.layer_weights or None)
+
+    def forward(self, x: torch.Tensor, out: VAEOutput, step: int = 0) -> LossTerms:
+        """x: (N, C, H, W) in [0, 1]; out: the model's output for x."""
+        cfg = self.config
+        parts: dict[str, torch.Tensor] = {}
+        if cfg.reconstruction == "pixel":
+            reconstruction = pixel_loss(out.recon_logits, x, cfg.pixel)
+        elif cfg.reconstruction == "feature":
+            reconstruction = self.feature_term(x, out.recon)
+        elif cfg.reconstruction == "mix":
+            parts["pixel"] = pixel_loss(out.recon_logits, x, cfg.pixel)
+            parts["feature"] = self.feature_term(x, out.recon)
+            reconstruction = cfg.pixel_weight * parts["pixel"] + parts["feature"]
+        else:
+            reconstruction = ssim_colour_loss(out.recon, x, cfg.colour_weight)
+        kl = kl_divergence(out.mu.float(), out.logvar.float())
+        alpha = self.kl_weight(step)
+        total = alpha * kl + cfg.recon_weight * reconstruction
+        return LossTerms(total, kl, reconstruction, alpha, parts)

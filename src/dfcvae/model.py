@@ -1,0 +1,149 @@
+"""The DFC-VAE's encoder and decoder (Hou et al., WACV 2017, Section 3.1).
+
+Encoder: blocks of Conv 4x4 / stride 2 / padding 1 -> BatchNorm -> LeakyReLU(0.2), each halving
+the image, until it is 4x4; then two Linear layers give mu and log sigma^2 of the latent code.
+Decoder: Linear(latent -> widths[-1] * 4 * 4), then blocks of nearest upsample x2 ->
+ReplicationPad2d(1) -> Conv 3x3 -> BatchNorm -> LeakyReLU(0.2); the last block has no BatchNorm
+and no activation. The image size sets the number of blocks: 32 -> 3, 64 -> 4 (the paper),
+128 -> 5 (the original code's larger variant).
+
+Output range: the last convolution gives logits; ``recon = sigmoid(logits)`` puts reconstructions
+in [0, 1], the range of the input images, so the pixel and feature losses compare like with like.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dfcvae.config import ModelConfig
+
+
+@dataclass
+class VAEOutput:
+    """What ``DFCVAE.forward`` returns.
+
+    recon: (N, C, H, W) in [0, 1]; recon_logits: the same before the sigmoid;
+    mu, logvar, z: (N, latent_dim).
+    """
+
+    recon: torch.Tensor
+    recon_logits: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+
+
+def encoder_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+def decoder_block(in_channels: int, out_channels: int, last: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.ReplicationPad2d(1),
+        nn.Conv2d(in_channels, out_channels, 3, stride=1),
+    ]
+    if not last:
+        layers += [nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.2, inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """x: (N, C, S, S) in [0, 1] -> (mu, logvar), each (N, latent_dim)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        widths = config.block_widths
+        ins = [config.channels, *widths[:-1]]
+        self.features = nn.Sequential(*(encoder_block(i, o) for i, o in zip(ins, widths)))
+        flat = widths[-1] * config.bottleneck_size**2
+        self.fc_mu = nn.Linear(flat, config.latent_dim)
+        self.fc_logvar = nn.Linear(flat, config.latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(x).flatten(1)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+
+class Decoder(nn.Module):
+    """z: (N, latent_dim) -> logits (N, C, S, S); apply a sigmoid for an image in [0, 1]."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        widths = config.block_widths
+        self.start_channels = widths[-1]
+        self.start_size = config.bottleneck_size
+        self.fc = nn.Linear(config.latent_dim, widths[-1] * self.start_size**2)
+        outs = [*reversed(widths[:-1]), config.channels]
+        ins = list(reversed(widths))
+        self.features = nn.Sequential(
+            *(decoder_block(i, o, last=k == len(outs) - 1) for k, (i, o) in enumerate(zip(ins, outs)))
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, self.start_channels, self.start_size, self.start_size)
+        return self.features(h)
+
+
+class DFCVAE(nn.Module):
+    """The variational autoencoder trained with a feature perceptual loss (or a pixel loss: PVAE).
+
+    The loss is not part of the model: see ``dfcvae.losses``. The model holds only the encoder and
+    the decoder, so model files never contain the loss network.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Conv weights ~ N(0, 0.02), as in the original code; BatchNorm weights ~ N(1, 0.02)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, 0.02)
+                nn.init.zeros_(m.bias)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, C, S, S) in [0, 1] -> mu, logvar: (N, latent_dim)."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (N, latent_dim) -> image (N, C, S, S) in [0, 1]."""
+        return torch.sigmoid(self.decoder(z))
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I): sampling that gradients can pass through."""
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar) if self.training else mu
+        logits = self.decoder(z)
+        return VAEOutput(torch.sigmoid(logits), logits, mu, logvar, z)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None):
+        """n images decoded from z ~ N(0, temperature^2 I): (n, C, S, S) in [0, 1]."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device) * temperature
+        return self.decode(z)
+
+
+def num_blocks(image_size: int) -> int:
+    """Stride-2 blocks that take ``image_size`` down to the 4x4 bottleneck."""
+    return int(math.log2(image_size)) - 2

@@ -1,0 +1,56 @@
+"""Named presets: the paper's models and the variants from its reproductions.
+
+A preset is a partial config; ``config_from_preset`` fills the rest with the defaults and lets a
+config file and the command line override any value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dfcvae.config import RunConfig, merge
+from dfcvae.errors import ConfigError
+
+VGG19_RELUS = [
+    "relu1_1", "relu1_2", "relu2_1", "relu2_2",
+    "relu3_1", "relu3_2", "relu3_3", "relu3_4",
+    "relu4_1", "relu4_2", "relu4_3", "relu4_4",
+    "relu5_1", "relu5_2", "relu5_3", "relu5_4",
+]  # fmt: skip
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Plain VAE with a pixel loss: the paper's baseline.
+    "pvae": {"loss": {"reconstruction": "pixel", "pixel": "sse", "recon_weight": 1.0}},
+    "pvae-bce": {"loss": {"reconstruction": "pixel", "pixel": "bce", "recon_weight": 1.0}},
+    # The paper's DFC-VAEs: VGG19 loss network, alpha = 1, beta = 0.5.
+    "vae-123": {"loss": {"loss_network": "vgg19", "layers": ["relu1_1", "relu2_1", "relu3_1"]}},
+    "vae-345": {"loss": {"loss_network": "vgg19", "layers": ["relu3_1", "relu4_1", "relu5_1"]}},
+    "vae-all": {"loss": {"loss_network": "vgg19", "layers": VGG19_RELUS}},
+    # ImageNet MobileNetV2 as loss network (weights available offline); taps at 1/2, 1/4, 1/8.
+    "vae-mobilenet": {
+        "loss": {"loss_network": "mobilenet_v2", "layers": ["block1", "block3", "block6"]}
+    },
+    # A small classifier trained by `dfcvae train-classifier` as loss network (seed 001).
+    "vae-classifier": {
+        "loss": {"loss_network": "classifier", "layers": ["relu1", "relu2", "relu3"]}
+    },
+    # SSIM plus colour loss instead of a feature loss (seed 003).
+    "ssim-colour": {"loss": {"reconstruction": "ssim-colour", "recon_weight": 1.0}},
+    # Pixel plus VGG19 feature loss over five relus (seed 004).
+    "vae-mix": {
+        "loss": {
+            "reconstruction": "mix",
+            "loss_network": "vgg19",
+            "layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+        }
+    },
+}
+
+
+def config_from_preset(name: str, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The preset's config with ``overrides`` (a nested dict, e.g. from a TOML file) on top."""
+    if name not in PRESETS:
+        raise ConfigError(f"--preset {name!r} is unknown: choose one of {', '.join(PRESETS)}")
+    data = merge(merge(RunConfig().to_dict(), PRESETS[name]), overrides or {})
+    data["preset"] = name
+    return RunConfig.from_dict(data)

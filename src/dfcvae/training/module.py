@@ -1,0 +1,71 @@
+"""The LightningModule: one training step computes the DFC-VAE loss and logs its terms.
+
+The Trainer owns loops, devices, precision, distributed work, checkpoints and progress bars.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from dfcvae.config import RunConfig
+from dfcvae.errors import NonFiniteLossError
+from dfcvae.losses import DFCVAELoss, LossTerms
+from dfcvae.model import DFCVAE
+
+
+class DFCVAEModule(L.LightningModule):
+    """Wraps ``DFCVAE`` and ``DFCVAELoss``; ``config`` is a ``RunConfig.to_dict()``."""
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.save_hyperparameters({"config": config})
+        self.run_config = RunConfig.from_dict(config)
+        self.vae = DFCVAE(self.run_config.model)
+        self.criterion = DFCVAELoss(self.run_config.loss)
+
+    def forward(self, x: torch.Tensor):
+        return self.vae(x)
+
+    def _step(self, batch: Any, stage: str) -> LossTerms:
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        out = self.vae(x)
+        terms = self.criterion(x, out, self.global_step)
+        if stage == "train" and not torch.isfinite(terms.total):
+            raise NonFiniteLossError(
+                f"step {self.global_step}: the loss is {terms.total.item()} (kl={terms.kl.item():.4g}, "
+                f"reconstruction={terms.reconstruction.item():.4g}); stopped, the last good "
+                "checkpoint is kept: lower --lr or set --gradient-clip"
+            )
+        logs = {
+            f"{stage}/kl": terms.kl,
+            f"{stage}/reconstruction": terms.reconstruction,
+            **{f"{stage}/{k}": v for k, v in terms.parts.items()},
+        }
+        on_step = stage == "train"
+        self.log_dict(logs, on_step=on_step, on_epoch=True, batch_size=x.shape[0], sync_dist=not on_step)
+        self.log(f"{stage}/total", terms.total, prog_bar=True, on_step=on_step, on_epoch=True,
+                 batch_size=x.shape[0], sync_dist=not on_step)  # fmt: skip
+        if stage == "train":
+            self.log("train/kl_weight", terms.kl_weight, on_step=True, on_epoch=False)
+        return terms
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train").total
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def on_after_backward(self) -> None:
+        grads = [p.grad for p in self.vae.parameters() if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+            raise NonFiniteLossError(
+                f"step {self.global_step}: NaN or Inf in the gradients; stopped, the last good "
+                "checkpoint is kept: lower --lr or set --gradient-clip"
+            )
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        cfg = self.run_config.train
+        return torch.optim.Adam(self.vae.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
