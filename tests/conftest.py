@@ -1,0 +1,49 @@
+"""Shared fixtures: a private data cache and a tiny trained run on real Fashion-MNIST."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+# Tests never download: loss-network weights and data sets must be local.
+os.environ.setdefault("DFCVAE_OFFLINE", "1")
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not FASHION_MNIST.is_dir(),
+    reason="needs the Debian package dataset-fashion-mnist (make test installs it)",
+)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data cache for the whole session, so each split is decoded once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def tiny_config(preset: str, cache: Path, **train):
+    from dfcvae import config_from_preset
+
+    return config_from_preset(
+        preset,
+        {
+            "model": {"image_size": 32, "channels": 1, "latent_dim": 16, "base_width": 8},
+            "data": {"dataset": "fashion-mnist", "limit": 512, "cache_dir": str(cache)},
+            "train": {"epochs": 1, "max_steps": 24, "batch_size": 32, "precision": "32-true",
+                      "accelerator": "cpu", "devices": "1", "deterministic": True, **train},
+        },
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """A PVAE trained for 24 steps on 512 real Fashion-MNIST images at 32x32: a run directory."""
+    if not FASHION_MNIST.is_dir():
+        pytest.skip("needs the Debian package dataset-fashion-mnist")
+    from dfcvae.training.train import train
+
+    out = tmp_path_factory.mktemp("runs") / "pvae"
+    return train(tiny_config("pvae", cache_dir), out, progress=False)
