@@ -1,0 +1,27 @@
+"""Run a torchvision download and turn any failure into one DataError line; never hang."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from urllib.error import URLError
+
+from .errors import DataError
+
+TIMEOUT_S = 30.0
+
+
+def download(dataset: str, fetch: Callable[[], object], *, fix: str) -> None:
+    """Call ``fetch`` (a torchvision constructor with ``download=True``) with a socket timeout.
+
+    fix: what the user can do instead, naming the URL and the ``--data-root`` layout expected.
+    """
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(TIMEOUT_S)
+    try:
+        fetch()
+    except (URLError, OSError, RuntimeError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise DataError(f"could not download {dataset} ({reason}); {fix}") from None
+    finally:
+        socket.setdefaulttimeout(previous)

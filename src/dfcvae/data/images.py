@@ -1,0 +1,94 @@
+"""Decode one image file into a clean 8-bit grayscale ("L") or RGB PIL image.
+
+Bad files raise :class:`BadImage` so the cache builder can skip them:
+zero-byte, truncated, corrupt or non-image files (e.g. text named ``.png``), and
+decompression bombs -- PIL's ``DecompressionBombError`` and also its
+``DecompressionBombWarning`` (more than ``Image.MAX_IMAGE_PIXELS`` pixels), which we treat
+as an error because nobody wants a 90-megapixel file silently decoded into a 64x64 thumbnail.
+
+Mode conversion (after applying the EXIF orientation with ``ImageOps.exif_transpose``):
+
+- ``1`` (bilevel), ``L``, ``P`` and ``RGB`` convert directly; a palette image with a
+  transparency entry goes through RGBA first.
+- Any alpha (``LA``, ``La``, ``PA``, ``RGBA``, ``RGBa``, transparent ``P``) is composited
+  **on black**, matching the zero padding used elsewhere.
+- ``CMYK``, ``YCbCr``, ``LAB``, ``HSV`` convert to RGB through PIL.
+- 16-bit (``I;16``, ``I;16B``, ``I;16L``) and 32-bit integer (``I``) images are scaled from the
+  16-bit range 0..65535 to 0..255 (divide by 257, round), never clipped at 255; ``I`` values
+  outside 0..65535 are clipped to it first. Float (``F``) images are taken as 0..1 when their
+  maximum is at most 1, otherwise as 0..255.
+- Finally ``channels=1`` gives ``L`` (ITU-R 601-2 luma) and ``channels=3`` gives ``RGB``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+)
+
+
+class BadImage(Exception):
+    """A file that cannot be used as an image; the message says why."""
+
+
+def open_image(path: Path) -> Image.Image:
+    """Fully decode the file at ``path`` (first frame) with its EXIF orientation applied.
+
+    Raises BadImage for anything unreadable, including decompression bombs.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                img.load()
+                return img
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise BadImage(f"decompression bomb ({err})") from None
+    except UnidentifiedImageError:
+        size = path.stat().st_size if path.exists() else -1
+        raise BadImage("empty file" if size == 0 else "not an image") from None
+    except Exception as err:  # noqa: BLE001 -- PIL plugins raise many types on corrupt data
+        raise BadImage(f"{type(err).__name__}: {err}") from None
+
+
+def to_channels(img: Image.Image, channels: int) -> Image.Image:
+    """Convert any PIL mode to 8-bit ``L`` (channels=1) or ``RGB`` (channels=3); see module doc."""
+    img = _to_8bit(img)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("LA", "La", "PA", "RGBA", "RGBa"):
+        img = _composite_on_black(img)
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
+    target = "L" if channels == 1 else "RGB"
+    return img if img.mode == target else img.convert(target)
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """Scale 16/32-bit integer and float images to 8-bit ``L``; leave others alone."""
+    if img.mode.startswith("I"):
+        values = np.asarray(img).astype(np.float64)
+        values = np.clip(values, 0, 65535) / 257.0
+    elif img.mode == "F":
+        values = np.asarray(img).astype(np.float64)
+        values = values * 255.0 if values.size and np.nanmax(values) <= 1.0 else values
+    else:
+        return img.convert("L") if img.mode == "1" else img
+    values = np.nan_to_num(values, nan=0.0)
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
+
+
+def _composite_on_black(img: Image.Image) -> Image.Image:
+    """Premultiply by alpha, i.e. composite over a black background; returns L or RGB."""
+    gray = img.mode in ("LA", "La")
+    rgba = img.convert("RGBA")
+    flat = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+    return flat.convert("L" if gray else "RGB")
