@@ -6,7 +6,7 @@ from pathlib import Path
 
 import lightning
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from .build import build_dataset
 from .cached_dataset import CachedImageDataset
@@ -35,10 +35,11 @@ class DFCVAEDataModule(lightning.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         pin_memory: bool | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
         self.dataset = dataset
+        self.seed = seed
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
@@ -78,7 +79,17 @@ class DFCVAEDataModule(lightning.LightningDataModule):
         """Shuffled batches of the train split; the last incomplete batch is dropped."""
         if self.train_set is None:
             self.setup("fit")
-        return self._loader(self.train_set, shuffle=True, drop_last=True)
+        return self._loader(self.train_set, sampler=self._train_sampler(), drop_last=True)
+
+    def _train_sampler(self) -> DistributedSampler:
+        """This process's shard, shuffled by (seed, epoch) alone, never by the global RNG: a
+        resumed run sees the batches an uninterrupted one would. Lightning calls set_epoch."""
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        return DistributedSampler(
+            self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=self.seed,
+            drop_last=True,
+        )  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
         """Batches of the valid split, in order."""
@@ -115,12 +126,12 @@ class DFCVAEDataModule(lightning.LightningDataModule):
         )
 
     def _loader(
-        self, dataset: CachedImageDataset | None, *, shuffle: bool = False, drop_last: bool = False
+        self, dataset: CachedImageDataset | None, *, sampler=None, drop_last: bool = False
     ) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,

@@ -1,7 +1,11 @@
-"""Run a torchvision download and turn any failure into one DataError line; never hang."""
+"""Run a torchvision download and turn any failure into one DataError line; never hang.
+
+Setting ``$DFCVAE_OFFLINE`` to anything but ``""``/``0`` turns downloads off (used by the tests).
+"""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 from urllib.error import URLError
@@ -16,6 +20,10 @@ def download(dataset: str, fetch: Callable[[], object], *, fix: str) -> None:
 
     fix: what the user can do instead, naming the URL and the ``--data-root`` layout expected.
     """
+    if os.environ.get("DFCVAE_OFFLINE", "") not in ("", "0"):
+        raise DataError(
+            f"{dataset} is not on this machine and $DFCVAE_OFFLINE forbids downloads; {fix}"
+        )
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(TIMEOUT_S)
     try:
