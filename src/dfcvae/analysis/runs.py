@@ -1,0 +1,153 @@
+"""A trained run opened for analysis: its model, its config and its data, plus the checks on
+options that every analysis shares (counts, devices, image files)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from dfcvae.config import RunConfig
+from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
+from dfcvae.io import load_run
+from dfcvae.model import DFCVAE
+
+SPLITS = ("train", "valid", "test")
+
+
+class MissingLabelsError(DFCVAEError):
+    """An analysis that needs labels (attributes or classes) on a data set without them."""
+
+
+class ResizedImageWarning(UserWarning):
+    """An image file of another size than the model's, resized to fit."""
+
+
+@dataclass
+class Run:
+    """A run directory loaded once: ``model`` (eval mode, on ``device``) and its ``config``."""
+
+    run_dir: Path
+    model: DFCVAE
+    config: RunConfig
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def dataset(self, split: str = "test", limit: int | None = None, progress: bool = True):
+        """The run's data set, one split, at the model's size and channels (no augmentation).
+
+        limit: keep the first ``limit`` images; default the run's own ``data.limit``.
+        """
+        from dfcvae.data import build_dataset
+
+        check_split(split)
+        data, model = self.config.data, self.config.model
+        return build_dataset(
+            data.dataset,
+            root=data.root,
+            split=split,
+            image_size=model.image_size,
+            channels=model.channels,
+            augment=False,
+            crop=data.crop,
+            labels_file=data.labels_file,
+            cache_dir=data.cache_dir,
+            limit=limit if limit is not None else data.limit,
+            progress=progress,
+        )
+
+
+RunLike = str | Path | Run
+
+
+def resolve_device(device: str | torch.device = "cpu") -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU; anything else is passed to torch."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device {device!r}: use cpu, cuda, cuda:N or auto") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available here; use cpu or auto")
+    return resolved
+
+
+def open_run(run: RunLike, device: str | torch.device = "cpu") -> Run:
+    """A ``Run`` from a run directory (or the same ``Run`` moved to ``device``)."""
+    device = resolve_device(device)
+    if isinstance(run, Run):
+        if run.device != device:
+            run.model.to(device)
+        return run
+    run_dir = Path(run)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    model, config = load_run(run_dir, device)
+    return Run(run_dir, model, config)
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ConfigError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
+
+
+def check_count(n: int, option: str = "--n") -> int:
+    if n < 1:
+        raise ConfigError(f"{option} {n}: must be at least 1")
+    return n
+
+
+def generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed``: random draws that do not depend on the device."""
+    return torch.Generator().manual_seed(int(seed))
+
+
+def choose_indices(size: int, n: int, seed: int) -> list[int]:
+    """``min(n, size)`` distinct indices in [0, size), a seeded random choice in sorted order."""
+    check_count(n)
+    if size < 1:
+        raise ConfigError("the split holds no images")
+    order = torch.randperm(size, generator=generator(seed))[: min(n, size)]
+    return sorted(order.tolist())
+
+
+def stack_images(dataset, indices: Sequence[int]) -> torch.Tensor:
+    """The dataset items at ``indices`` as one (n, C, H, W) tensor in [0, 1]."""
+    return torch.stack([dataset[int(i)][0] for i in indices])
+
+
+def read_image(path: str | Path, image_size: int, channels: int) -> torch.Tensor:
+    """An image file as (C, S, S) in [0, 1]; another size is center-cropped to a square and
+    resized, with a ``ResizedImageWarning`` that says so."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+    except (OSError, UnidentifiedImageError) as error:
+        raise ConfigError(f"{path}: not a readable image ({error})") from None
+    if img.size != (image_size, image_size):
+        width, height = img.size
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+        img = img.resize((image_size, image_size), Image.Resampling.BICUBIC)
+        warnings.warn(
+            f"{path}: {width}x{height} resized to the model's {image_size}x{image_size}",
+            ResizedImageWarning,
+            stacklevel=2,
+        )
+    pixels = np.asarray(img, dtype=np.float32) / 255.0
+    tensor = torch.from_numpy(pixels)
+    return tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1).contiguous()

@@ -1,0 +1,56 @@
+"""The Fréchet distance: zero for equal sets, the closed form for Gaussians, offline features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dfcvae.analysis import frechet_distance
+from dfcvae.analysis.frechet import frechet_distance_from_statistics
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+    x = np.random.default_rng(0).normal(size=(200, 8))
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_of_shifted_isotropic_gaussians_is_the_closed_form():
+    # N(m1, s1^2 I) vs N(m2, s2^2 I): |m1 - m2|^2 + D (s1 - s2)^2
+    d = 4
+    mu_a, mu_b = np.zeros(d), np.full(d, 2.0)
+    cov_a, cov_b = np.eye(d) * 1.0, np.eye(d) * 9.0
+    expected = 4.0 * d + d * (1.0 - 3.0) ** 2
+    assert frechet_distance_from_statistics(mu_a, cov_a, mu_b, cov_b) == pytest.approx(expected)
+
+
+def test_frechet_distance_with_fewer_samples_than_dimensions_is_finite_and_positive():
+    rng = np.random.default_rng(1)
+    a = torch.from_numpy(rng.normal(size=(10, 64)))
+    b = torch.from_numpy(rng.normal(loc=1.0, size=(12, 64)))
+    value = frechet_distance(a, b)
+    assert np.isfinite(value) and value > 50  # mean shift alone contributes 64
+
+
+def test_mobilenet_feature_space_gives_1280_d_features_offline():
+    from dfcvae.analysis.feature_spaces import FeatureSpaceUnavailable, mobilenet_v2_space
+
+    try:
+        space = mobilenet_v2_space()
+    except FeatureSpaceUnavailable as error:
+        pytest.skip(f"MobileNetV2 weights not here: {error}")
+    images = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    features = space.extract(images)
+    assert features.shape == (3, 1280)
+    assert "not Inception FID" in space.description
+
+
+def test_inception_fid_without_its_weights_is_unavailable_with_a_reason():
+    from dfcvae.analysis.feature_spaces import FeatureSpaceUnavailable, inception_space
+
+    try:
+        inception_space()
+    except FeatureSpaceUnavailable as error:
+        assert "Inception" in str(error)
+    else:
+        pytest.skip("Inception FID weights are available here")
