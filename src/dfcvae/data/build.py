@@ -35,23 +35,32 @@ def build_dataset(
 ) -> CachedImageDataset:
     """One split of a dataset as ``(image, label)`` items, decoded once into an on-disk cache.
 
-    name: one of DATASETS. root: the ``--data-root`` folder (required for celeba and folder;
-    for the others, where their files are or get downloaded, default ``<cache_dir>/downloads``).
-    split: "train", "valid" or "test". image_size: side of the square output, in pixels.
-    channels: 1 (grayscale) or 3 (RGB); default the dataset's own (1 for the digit sets).
-    augment: random horizontal flips, for the sets where that is a valid augmentation
-    (celeba, folder, cifar10, stl10; never digits or clothes). crop: "default", "none", or
-    "original" (celeba only); see each dataset's module. labels_file: CSV for the folder set.
-    cache_dir: default ``default_cache_dir()``. limit: keep only the first ``limit`` items.
-    progress: show a progress bar while the cache is built.
+    Args:
+        name: one of DATASETS.
+        root: the ``--data-root`` folder. Required for celeba and folder; for the others, where
+            their files are looked for and downloaded to (default ``<cache_dir>/downloads``).
+        split: "train", "valid" or "test".
+        image_size: side of the square output images, in pixels.
+        channels: 1 (grayscale) or 3 (RGB); default the dataset's own (1 for the digit sets).
+        augment: random horizontal flips, only for sets where a mirror image is still a valid
+            sample (celeba, folder, cifar10, stl10; never the digits or clothes).
+        crop: "default", "none", or "original" (celeba only); see each dataset's module.
+        labels_file: CSV of labels for the folder dataset (see ``labels_csv``).
+        cache_dir: where caches live; default ``default_cache_dir()``.
+        limit: keep only the first ``limit`` items of the split (for quick runs).
+        progress: show a progress bar while the cache is built.
+
+    Returns:
+        A CachedImageDataset of ``(image (C, H, W) float32 in [0, 1], label)``.
     """
     _check_options(name, split, image_size, channels, crop, limit, labels_file)
     channels = channels or (1 if name in GRAYSCALE_DATASETS else 3)
     cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    data_root = Path(root).expanduser() if root is not None else None
     source = _source(
         name,
-        root=Path(root).expanduser() if root is not None else None,
-        downloads=Path(root).expanduser() if root is not None else cache_root / "downloads",
+        root=data_root,
+        downloads=data_root or cache_root / "downloads",
         split=split,
         image_size=image_size,
         crop=crop,

@@ -71,7 +71,7 @@ class DFCVAEDataModule(lightning.LightningDataModule):
                     f"({len(self.train_set)} images); lower --batch-size"
                 )
         if stage in (None, "fit", "validate") and self.val_set is None:
-            self.val_set = self._build("valid", progress=False)
+            self.val_set = self._build("valid")
         if stage in (None, "test") and self.test_set is None:
             self.test_set = self._build("test")
 
@@ -118,12 +118,8 @@ class DFCVAEDataModule(lightning.LightningDataModule):
         """Class or attribute names ([] when unlabelled), known after setup."""
         return self._any_set().label_names
 
-    def _build(
-        self, split: str, *, augment: bool = False, progress: bool = True
-    ) -> CachedImageDataset:
-        return build_dataset(
-            self.dataset, split=split, augment=augment, progress=progress, **self._options
-        )
+    def _build(self, split: str, *, augment: bool = False) -> CachedImageDataset:
+        return build_dataset(self.dataset, split=split, augment=augment, **self._options)
 
     def _loader(
         self, dataset: CachedImageDataset | None, *, sampler=None, drop_last: bool = False

@@ -47,9 +47,7 @@ def open_image(path: Path) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.load()
-                img = ImageOps.exif_transpose(img)
-                img.load()
-                return img
+                return _upright(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise BadImage(f"decompression bomb ({err})") from None
     except UnidentifiedImageError:
@@ -57,6 +55,14 @@ def open_image(path: Path) -> Image.Image:
         raise BadImage("empty file" if size == 0 else "not an image") from None
     except Exception as err:  # noqa: BLE001 -- PIL plugins raise many types on corrupt data
         raise BadImage(f"{type(err).__name__}: {err}") from None
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says; unturned if the EXIF block is broken."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 -- a garbled EXIF block should not cost a good image
+        return img.copy()
 
 
 def to_channels(img: Image.Image, channels: int) -> Image.Image:

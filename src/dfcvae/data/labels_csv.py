@@ -84,6 +84,8 @@ def _attributes(path: Path, names: list[str], body: list[tuple[int, list[str]]])
 
 def _add(table: dict, path: Path, number: int, file: str, value: object) -> None:
     key = normalise(file)
+    if key.startswith("/") or ".." in key.split("/"):
+        raise DataError(f"{path.name} line {number}: {file} must be relative to the image folder")
     if key in table:
         raise DataError(f"{path.name} line {number}: {file} is listed twice")
     table[key] = value

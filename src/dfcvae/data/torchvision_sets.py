@@ -91,7 +91,7 @@ def torchvision_source(
             load=lambda i: Image.fromarray(data[picked[i]]),
             labels=labels[picked.start : picked.stop].astype(np.int64),
             label_kind="class",
-            label_names=list(dataset.classes),
+            label_names=[str(name) for name in getattr(dataset, "classes", range(10))],
             prepare=lambda img: resize(img, image_size),
         )
 
