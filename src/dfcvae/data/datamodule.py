@@ -18,7 +18,8 @@ class DFCVAEDataModule(lightning.LightningDataModule):
 
     Caches are built in ``prepare_data`` (once per node, before any process reads them) and
     opened in ``setup``. Batches are ``(images, labels)`` with images ``(B, C, H, W)`` float32 in
-    [0, 1]; see CachedImageDataset for labels. Under DDP, Lightning adds the DistributedSampler.
+    [0, 1]; see CachedImageDataset for labels. The train loader brings its own
+    DistributedSampler (seeded, so a resumed run replays the same order); Lightning keeps it.
     """
 
     def __init__(
