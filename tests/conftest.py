@@ -32,15 +32,16 @@ def tiny_config(preset: str, cache: Path, **train):
         {
             "model": {"image_size": 32, "channels": 1, "latent_dim": 16, "base_width": 8},
             "data": {"dataset": "fashion-mnist", "limit": 512, "cache_dir": str(cache)},
-            "train": {"epochs": 1, "max_steps": 24, "batch_size": 32, "precision": "32-true",
-                      "accelerator": "cpu", "devices": "1", "deterministic": True, **train},
+            "train": {"epochs": 2, "max_steps": -1, "batch_size": 32, "precision": "32-true",
+                      "accelerator": "cpu", "devices": "1", "deterministic": True,
+                      "log_every_n_steps": 2, **train},
         },
     )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
-    """A PVAE trained for 24 steps on 512 real Fashion-MNIST images at 32x32: a run directory."""
+    """A run directory: a PVAE trained 2 epochs (32 steps) on 512 real Fashion-MNIST images."""
     if not FASHION_MNIST.is_dir():
         pytest.skip("needs the Debian package dataset-fashion-mnist")
     from dfcvae.training.train import train

@@ -93,7 +93,9 @@ def test_ssim_colour_loss_zero_for_identical_and_colour_term_by_hand() -> None:
 
 
 def test_mix_adds_pixel_and_feature_terms() -> None:
-    config = config_from_preset("vae-mix", {"loss": {"loss_weights": "random", "pixel_weight": 0.1}})
+    config = config_from_preset(
+        "vae-mix", {"loss": {"loss_weights": "random", "pixel_weight": 0.1}}
+    )
     with pytest.warns(UserWarning):
         loss = DFCVAELoss(config.loss)
     model = DFCVAE(ModelConfig(image_size=32, channels=3, latent_dim=4))

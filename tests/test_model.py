@@ -26,7 +26,9 @@ def test_paper_architecture_at_64() -> None:
     model = DFCVAE(ModelConfig(image_size=64, channels=3))
     convs = [block[0] for block in model.encoder.features]
     assert [c.out_channels for c in convs] == [32, 64, 128, 256]
-    assert all(c.kernel_size == (4, 4) and c.stride == (2, 2) and c.padding == (1, 1) for c in convs)
+    assert all(
+        c.kernel_size == (4, 4) and c.stride == (2, 2) and c.padding == (1, 1) for c in convs
+    )
     assert all(isinstance(b[2], nn.LeakyReLU) and b[2].negative_slope == 0.2
                for b in model.encoder.features)  # fmt: skip
     assert model.encoder.fc_mu.out_features == 100

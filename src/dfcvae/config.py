@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from dfcvae.errors import ConfigError
 
@@ -158,6 +159,8 @@ class TrainConfig:
     num_nodes: int = 1
     gradient_clip: float | None = None
     checkpoint_every_n_steps: int | None = None
+    log_every_n_steps: int = 10
+    val_batches: int | None = None
     deterministic: bool = False
     compile: bool = False
 
@@ -165,7 +168,9 @@ class TrainConfig:
         if self.epochs < 1:
             raise ConfigError(f"--epochs {self.epochs}: must be at least 1")
         if self.max_steps == 0 or self.max_steps < -1:
-            raise ConfigError(f"--max-steps {self.max_steps}: must be positive (or -1 for no limit)")
+            raise ConfigError(
+                f"--max-steps {self.max_steps}: must be positive (or -1 for no limit)"
+            )
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size {self.batch_size}: must be at least 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -182,6 +187,12 @@ class TrainConfig:
             raise ConfigError(f"--gradient-clip {self.gradient_clip}: must be positive")
         if self.checkpoint_every_n_steps is not None and self.checkpoint_every_n_steps < 1:
             raise ConfigError("--checkpoint-every-n-steps must be at least 1")
+        if self.log_every_n_steps < 1:
+            raise ConfigError(f"--log-every-n-steps {self.log_every_n_steps}: must be at least 1")
+        if self.val_batches is not None and self.val_batches < 0:
+            raise ConfigError(
+                f"--val-batches {self.val_batches}: must be >= 0 (0 skips validation)"
+            )
 
 
 @dataclass
@@ -236,7 +247,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"--config {path}: not valid {path.suffix[1:] or 'TOML'} ({error})") from None
+        raise ConfigError(
+            f"--config {path}: not valid {path.suffix[1:] or 'TOML'} ({error})"
+        ) from None
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -90,7 +90,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[D
     try:
         model.load_state_dict(read_tensors(Path(run_dir) / MODEL_FILE))
     except RuntimeError as error:
-        raise RunDirError(f"{Path(run_dir) / MODEL_FILE}: does not fit config.json ({error})") from None
+        raise RunDirError(
+            f"{Path(run_dir) / MODEL_FILE}: does not fit config.json ({error})"
+        ) from None
     return model.to(device).eval(), config
 
 

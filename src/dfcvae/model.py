@@ -85,7 +85,10 @@ class Decoder(nn.Module):
         outs = [*reversed(widths[:-1]), config.channels]
         ins = list(reversed(widths))
         self.features = nn.Sequential(
-            *(decoder_block(i, o, last=k == len(outs) - 1) for k, (i, o) in enumerate(zip(ins, outs)))
+            *(
+                decoder_block(i, o, last=k == len(outs) - 1)
+                for k, (i, o) in enumerate(zip(ins, outs))
+            )
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -126,13 +129,18 @@ class DFCVAE(nn.Module):
         return torch.sigmoid(self.decoder(z))
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    def reparameterize(
+        mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """z = mu + sigma * eps, eps ~ N(0, I): sampling that gradients can pass through."""
-        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        eps = torch.randn_like(mu) if eps is None else eps.to(mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(self, x: torch.Tensor) -> VAEOutput:
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> VAEOutput:
+        """x: (N, C, S, S) in [0, 1]. In training mode z is sampled (with the given noise
+        ``eps`` (N, latent_dim) if any); in eval mode z = mu."""
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar) if self.training else mu
+        z = self.reparameterize(mu, logvar, eps) if self.training else mu
         logits = self.decoder(z)
         return VAEOutput(torch.sigmoid(logits), logits, mu, logvar, z)
 

@@ -45,6 +45,8 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "gradient_clip": ("train", "gradient_clip"),
     "checkpoint_every_n_steps": ("train", "checkpoint_every_n_steps"),
     "deterministic": ("train", "deterministic"),
+    "log_every_n_steps": ("train", "log_every_n_steps"),
+    "val_batches": ("train", "val_batches"),
 }
 
 
@@ -142,6 +144,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--num-nodes", type=int)
     p.add_argument("--gradient-clip", type=float)
     p.add_argument("--checkpoint-every-n-steps", type=int)
+    p.add_argument("--log-every-n-steps", type=int)
+    p.add_argument("--val-batches", type=int, help="validation batches per epoch (0: none)")
     p.add_argument("--deterministic", action="store_const", const=True)
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.ckpt")
     p.add_argument("--force", action="store_true", help="overwrite an existing run")

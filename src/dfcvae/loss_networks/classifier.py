@@ -46,7 +46,10 @@ class SmallClassifier(nn.Module):
             nn.Conv2d(w2, w3, 3, padding=1), nn.ReLU(inplace=True),
         )  # fmt: skip
         self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(w3, config.num_classes)
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.2),
+            nn.Linear(w3, config.num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,7 +90,9 @@ def classifier_spec(weights: str | None) -> tuple[LossNetworkSpec, dict[str, tor
             try:
                 model.load_state_dict(state_dict)
             except RuntimeError as error:
-                raise WeightsError(f"{weights}: weights do not fit the classifier ({error})") from None
+                raise WeightsError(
+                    f"{weights}: weights do not fit the classifier ({error})"
+                ) from None
         return model.features
 
     spec = LossNetworkSpec(

@@ -25,7 +25,9 @@ def build_mobilenet_v2_features(state_dict: dict[str, torch.Tensor] | None) -> n
         try:
             model.load_state_dict(state_dict)
         except RuntimeError as error:
-            raise WeightsError(f"these weights do not fit MobileNetV2: {str(error)[:200]}") from None
+            raise WeightsError(
+                f"these weights do not fit MobileNetV2: {str(error)[:200]}"
+            ) from None
     return model.features
 
 

@@ -95,9 +95,7 @@ def download_weights(source: WeightSource) -> dict[str, torch.Tensor]:
         )
     except Exception as error:  # noqa: BLE001 - URLError, timeouts, HTTP errors alike
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsError(
-            f"cannot download {source.url} ({reason[:120]}): {hint}"
-        ) from None
+        raise WeightsError(f"cannot download {source.url} ({reason[:120]}): {hint}") from None
     finally:
         socket.setdefaulttimeout(previous)
 

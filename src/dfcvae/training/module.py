@@ -29,14 +29,22 @@ class DFCVAEModule(L.LightningModule):
     def forward(self, x: torch.Tensor):
         return self.vae(x)
 
+    def noise(self, n: int) -> torch.Tensor:
+        """The reparameterisation noise of this step, a function of (seed, step, rank) alone, so
+        a resumed run draws exactly what an uninterrupted one would."""
+        seed = self.run_config.train.seed * 1_000_003 + self.global_step * 1009 + self.global_rank
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        shape = (n, self.run_config.model.latent_dim)
+        return torch.randn(shape, generator=generator, device=self.device)
+
     def _step(self, batch: Any, stage: str) -> LossTerms:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        out = self.vae(x)
+        out = self.vae(x, self.noise(x.shape[0]) if stage == "train" else None)
         terms = self.criterion(x, out, self.global_step)
         if stage == "train" and not torch.isfinite(terms.total):
             raise NonFiniteLossError(
-                f"step {self.global_step}: the loss is {terms.total.item()} (kl={terms.kl.item():.4g}, "
-                f"reconstruction={terms.reconstruction.item():.4g}); stopped, the last good "
+                f"step {self.global_step}: the loss is {terms.total.item()} "
+                f"(kl={terms.kl.item():.4g}, reconstruction={terms.reconstruction.item():.4g}); stopped, the last good "
                 "checkpoint is kept: lower --lr or set --gradient-clip"
             )
         logs = {
@@ -45,7 +53,9 @@ class DFCVAEModule(L.LightningModule):
             **{f"{stage}/{k}": v for k, v in terms.parts.items()},
         }
         on_step = stage == "train"
-        self.log_dict(logs, on_step=on_step, on_epoch=True, batch_size=x.shape[0], sync_dist=not on_step)
+        self.log_dict(
+            logs, on_step=on_step, on_epoch=True, batch_size=x.shape[0], sync_dist=not on_step
+        )
         self.log(f"{stage}/total", terms.total, prog_bar=True, on_step=on_step, on_epoch=True,
                  batch_size=x.shape[0], sync_dist=not on_step)  # fmt: skip
         if stage == "train":

@@ -7,6 +7,7 @@ The run directory holds ``config.json``, ``model.safetensors`` (the final VAE we
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from pathlib import Path
@@ -19,7 +20,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from dfcvae.config import RunConfig
 from dfcvae.data import DFCVAEDataModule
 from dfcvae.errors import ConfigError, RunDirError
-from dfcvae.io import CONFIG_FILE, MODEL_FILE, save_model, write_json
+from dfcvae.io import CONFIG_FILE, MODEL_FILE, atomic_write, save_model, write_json
 from dfcvae.training.module import DFCVAEModule
 
 CHECKPOINT_DIR = "checkpoints"
@@ -78,6 +79,39 @@ def last_checkpoint(out: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def keep_earlier_logs(out: Path) -> Path | None:
+    """Lightning's CSV logger deletes ``metrics.csv`` when it starts; set it aside first."""
+    log = out / "logs" / "metrics.csv"
+    if not log.is_file():
+        return None
+    earlier = log.with_name("metrics.before-resume.csv")
+    os.replace(log, earlier)
+    return earlier
+
+
+def merge_logs(out: Path, earlier: Path) -> None:
+    """Put the rows logged before a resume back in front of the new ones."""
+    log = out / "logs" / "metrics.csv"
+    rows = _read_rows(earlier) + _read_rows(log)
+    keys = sorted({key for row in rows for key in row})
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(log, write)
+    earlier.unlink()
+
+
 def _devices(value: str) -> int | str | list[int]:
     if value.isdigit():
         return int(value)
@@ -96,6 +130,7 @@ def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trai
             save_top_k=-1,
             every_n_epochs=1,
             save_last=True,
+            save_on_train_epoch_end=True,
         )
     ]
     if cfg.checkpoint_every_n_steps:
@@ -128,7 +163,8 @@ def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trai
             ],
             enable_progress_bar=progress,
             enable_model_summary=progress,
-            log_every_n_steps=10,
+            log_every_n_steps=cfg.log_every_n_steps,
+            limit_val_batches=1.0 if cfg.val_batches is None else cfg.val_batches,
         )
     except Exception as error:  # MisconfigurationException, ValueError, RuntimeError
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
@@ -168,13 +204,19 @@ def train(
         limit=data.limit,
         batch_size=config.train.batch_size,
         num_workers=data.num_workers,
+        seed=config.train.seed,
     )
     module = DFCVAEModule(config.to_dict())
     trainer = build_trainer(config, out, progress)
     checkpoint = last_checkpoint(out) if resume else None
     if resume and checkpoint is None:
         raise RunDirError(f"--resume: {out / CHECKPOINT_DIR / LAST_CHECKPOINT} is missing")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
+    earlier_logs = keep_earlier_logs(out) if resume and trainer.is_global_zero else None
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
+    finally:
+        if earlier_logs is not None:
+            merge_logs(out, earlier_logs)
     if trainer.is_global_zero:
         save_model(out, module.vae, config)
     return out
