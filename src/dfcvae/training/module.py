@@ -44,8 +44,8 @@ class DFCVAEModule(L.LightningModule):
         if stage == "train" and not torch.isfinite(terms.total):
             raise NonFiniteLossError(
                 f"step {self.global_step}: the loss is {terms.total.item()} "
-                f"(kl={terms.kl.item():.4g}, reconstruction={terms.reconstruction.item():.4g}); stopped, the last good "
-                "checkpoint is kept: lower --lr or set --gradient-clip"
+                f"(kl={terms.kl.item():.4g}, reconstruction={terms.reconstruction.item():.4g}); "
+                "stopped, the last good checkpoint is kept: lower --lr or set --gradient-clip"
             )
         logs = {
             f"{stage}/kl": terms.kl,
