@@ -54,3 +54,16 @@ def test_inception_fid_without_its_weights_is_unavailable_with_a_reason():
         assert "Inception" in str(error)
     else:
         pytest.skip("Inception FID weights are available here")
+
+
+@pytest.mark.parametrize("n_a, n_b, d", [(30, 40, 64), (300, 200, 8)])
+def test_low_rank_and_full_rank_routes_give_the_eigendecomposition_value(n_a, n_b, d):
+    from dfcvae.analysis.frechet import gaussian_statistics
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(n_a, d)) @ rng.normal(size=(d, d))
+    b = rng.normal(loc=0.5, size=(n_b, d))
+    statistics = (*gaussian_statistics(a), *gaussian_statistics(b))
+    assert frechet_distance(a, b) == pytest.approx(
+        frechet_distance_from_statistics(*statistics), rel=1e-8
+    )

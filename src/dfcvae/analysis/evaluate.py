@@ -38,7 +38,15 @@ from dfcvae.analysis.quality import (
     psnr_per_image,
     ssim_per_image,
 )
-from dfcvae.analysis.runs import Run, RunLike, check_split, choose_indices, open_run, stack_images
+from dfcvae.analysis.runs import (
+    Run,
+    RunLike,
+    check_split,
+    choose_indices,
+    open_run,
+    run_names,
+    stack_images,
+)
 from dfcvae.errors import ConfigError
 
 FEATURE_SPACES = ("inception", "mobilenet_v2", "classifier")
@@ -53,19 +61,6 @@ METRICS: dict[str, tuple[str, str]] = {
     "blur_samples": ("Laplacian variance of samples (sharpness)", "higher"),
 }
 PAIRED = ("mse", "psnr", "ssim", "lpips", "blur_reconstructions")
-
-
-def run_names(runs: Sequence[Run]) -> list[str]:
-    """Each run's folder name, made unique with its parent folder (then a number) if needed."""
-    names = [run.name for run in runs]
-    if len(set(names)) < len(names):
-        names = [f"{run.run_dir.parent.name}/{run.name}" for run in runs]
-    seen: dict[str, int] = {}
-    unique = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
-    return unique
 
 
 def check_same_data(runs: Sequence[Run], names: Sequence[str]) -> None:
@@ -166,7 +161,7 @@ def evaluate(
     if not run_dirs:
         raise ConfigError("evaluate needs at least one run directory")
     runs = [open_run(run, device) for run in run_dirs]
-    names = run_names(runs)
+    names = run_names([run.run_dir for run in runs])
     check_same_data(runs, names)
     dataset = runs[0].dataset(split, limit=limit, progress=progress)
     indices = choose_indices(len(dataset), n, seed)

@@ -16,8 +16,7 @@ import torch
 
 def gaussian_statistics(features: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """features: (N, D) -> mean (D,) and covariance (D, D) (unbiased, float64). N >= 2."""
-    x = np.asarray(features.detach().cpu() if isinstance(features, torch.Tensor) else features)
-    x = x.astype(np.float64).reshape(x.shape[0], -1)
+    x = _as_matrix(features)
     if x.shape[0] < 2:
         raise ValueError(f"a Fréchet distance needs at least 2 feature vectors, got {x.shape[0]}")
     return x.mean(axis=0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
@@ -44,7 +43,29 @@ def frechet_distance_from_statistics(
 def frechet_distance(
     features_a: np.ndarray | torch.Tensor, features_b: np.ndarray | torch.Tensor
 ) -> float:
-    """Squared Fréchet distance between two feature sets (N_a, D) and (N_b, D); 0 when equal."""
-    return frechet_distance_from_statistics(
-        *gaussian_statistics(features_a), *gaussian_statistics(features_b)
-    )
+    """Squared Fréchet distance between two feature sets (N_a, D) and (N_b, D); 0 when equal.
+
+    With fewer samples than dimensions (the usual case for 1280-d features), the trace term is
+    the nuclear norm of X_a X_b^T, where X = centred features / sqrt(N - 1): the eigenvalues of
+    S_a^1/2 S_b S_a^1/2 are the squared singular values of that (N_a, N_b) matrix. Same value,
+    without any D x D eigendecomposition.
+    """
+    a, b = _as_matrix(features_a), _as_matrix(features_b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature sizes differ: {a.shape[1]} and {b.shape[1]}")
+    if min(a.shape[0], b.shape[0]) >= a.shape[1]:
+        return frechet_distance_from_statistics(*gaussian_statistics(a), *gaussian_statistics(b))
+    if min(a.shape[0], b.shape[0]) < 2:
+        raise ValueError("a Fréchet distance needs at least 2 feature vectors per set")
+    xa = (a - a.mean(0)) / np.sqrt(a.shape[0] - 1)
+    xb = (b - b.mean(0)) / np.sqrt(b.shape[0] - 1)
+    trace_sqrt = np.linalg.svd(xa @ xb.T, compute_uv=False).sum()
+    mean_term = np.sum((a.mean(0) - b.mean(0)) ** 2)
+    distance = mean_term + np.sum(xa**2) + np.sum(xb**2) - 2 * trace_sqrt
+    return float(max(distance, 0.0))
+
+
+def _as_matrix(features: np.ndarray | torch.Tensor) -> np.ndarray:
+    x = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features
+    x = np.asarray(x, dtype=np.float64)
+    return x.reshape(x.shape[0], -1)

@@ -98,6 +98,20 @@ def open_run(run: RunLike, device: str | torch.device = "cpu") -> Run:
     return Run(run_dir, model, config)
 
 
+def run_names(run_dirs: Sequence[str | Path]) -> list[str]:
+    """Each run's folder name, made unique with its parent folder (then a number) if needed."""
+    paths = [Path(run_dir) for run_dir in run_dirs]
+    names = [path.name for path in paths]
+    if len(set(names)) < len(names):
+        names = [f"{path.parent.name}/{path.name}" for path in paths]
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return unique
+
+
 def check_split(split: str) -> None:
     if split not in SPLITS:
         raise ConfigError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")

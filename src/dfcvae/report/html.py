@@ -1,0 +1,393 @@
+"""The HTML page: results already computed (files and numbers) laid out side by side.
+
+Nothing here computes a metric; it formats what ``build.py`` gathered. Images are embedded as
+base64 data URIs, so the page is one self-contained file that opens offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from dfcvae.config import RunConfig
+
+SIGNIFICANCE = 0.05
+LEVEL = f"p &lt; {SIGNIFICANCE}"
+
+# Sections of run images, in page order: (kind, title, caption).
+IMAGE_SECTIONS = (
+    ("reconstruction", "Reconstructions", "Test images (odd rows) and their reconstructions "
+     "decoded from mu (even rows), the same images for every run (Fig. 4)."),
+    ("samples", "Samples", "Decoded from z ~ N(0, T²I) with the same z for every run (Fig. 3)."),
+    ("interpolation", "Interpolations", "Each row decodes (1 − α)·z_left + α·z_right from α = 0 "
+     "to 1 (Fig. 5)."),
+    ("edit", "Attribute editing", "First column: the input; then mu + s·(attribute vector) "
+     "for each strength s (Fig. 6)."),
+    ("tsne", "t-SNE of latent codes", "mu of test images embedded in 2-D (Fig. 8)."),
+    ("correlation", "Attribute-vector correlation", "Cosine similarity of the attribute "
+     "vectors (Fig. 7)."),
+)  # fmt: skip
+
+CSS = """
+body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 0 auto;
+       max-width: 1400px; padding: 1rem 2rem; color: #1d1d1f; background: #fff; }
+h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 2px solid #e5e5ea; }
+.sub { color: #6e6e73; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.92rem; }
+th, td { padding: 0.3rem 0.7rem; border-bottom: 1px solid #e5e5ea; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+thead th { background: #f5f5f7; }
+td.best { font-weight: 700; color: #0a7d2c; background: #eaf7ee; }
+.side { display: grid; gap: 1rem; grid-template-columns: repeat(var(--runs), minmax(0, 1fr)); }
+.side > div { min-width: 0; }
+.side h3 { margin: 0.3rem 0; font-size: 1rem; }
+img.grid { width: 100%; image-rendering: pixelated; border: 1px solid #e5e5ea; }
+img.figure { max-width: 100%; border: 1px solid #e5e5ea; }
+.caption { color: #6e6e73; font-size: 0.88rem; }
+.missing { color: #a15c00; font-style: italic; font-size: 0.9rem; }
+.findings li { margin: 0.25rem 0; }
+pre { background: #f5f5f7; padding: 0.6rem; overflow-x: auto; font-size: 0.8rem; }
+.significant { font-weight: 600; }
+"""
+
+# Marks <body> with how many images are on the page and how many failed to load.
+IMAGE_CHECK = """
+window.addEventListener("load", function () {
+  var images = Array.prototype.slice.call(document.images);
+  var broken = images.filter(function (img) { return !img.complete || img.naturalWidth === 0; });
+  document.body.setAttribute("data-images", String(images.length));
+  document.body.setAttribute("data-broken-images", String(broken.length));
+});
+"""
+
+
+@dataclass
+class ReportData:
+    """Everything the page shows. images: run name -> kind -> PNG path; figures: page-wide
+    PNGs (``loss_curves``, ``blur``); predictions: run name -> rows of the predictions CSV;
+    problems: run name (or ``""``) -> kind -> why that result is missing."""
+
+    title: str
+    names: list[str]
+    run_dirs: list[Path]
+    configs: dict[str, RunConfig]
+    images: dict[str, dict[str, Path]] = field(default_factory=dict)
+    figures: dict[str, Path] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    problems: dict[str, dict[str, str]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def img(path: Path, css: str, alt: str) -> str:
+    return f'<img class="{css}" src="{data_uri(path)}" alt="{escape(alt)}">'
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+def describe_run(config: RunConfig) -> str:
+    """'PVAE (pixel loss, sse)' or 'DFC-VAE: mobilenet_v2 block1, block3, block6'."""
+    loss = config.loss
+    if loss.reconstruction == "pixel":
+        return f"PVAE (pixel loss, {loss.pixel})"
+    if loss.reconstruction == "ssim-colour":
+        return "VAE with SSIM + colour loss"
+    kind = "DFC-VAE" if loss.reconstruction == "feature" else "DFC-VAE + pixel loss"
+    return f"{kind}: {loss.loss_network} {', '.join(loss.layers)}"
+
+
+def best_index(values: list[float | None], better: str) -> int | None:
+    present = [(v, i) for i, v in enumerate(values) if v is not None]
+    if len(present) < 2:
+        return None
+    return (max(present) if better == "higher" else min(present))[1]
+
+
+def cells(values: list[float | None], better: str, digits: int = 4) -> list[str]:
+    best = best_index(values, better)
+    return [
+        f'<td class="best">{fmt(v, digits)}</td>' if i == best else f"<td>{fmt(v, digits)}</td>"
+        for i, v in enumerate(values)
+    ]
+
+
+def mean_accuracy(rows: list[dict[str, Any]] | None) -> float | None:
+    for row in rows or []:
+        if row["kind"] == "mean":
+            return row["accuracy"]
+    return None
+
+
+def glance_section(data: ReportData) -> str:
+    """The summary table: one row per run, the best value of each column highlighted."""
+    metrics = data.metrics or {"runs": {}}
+    runs = metrics["runs"]
+    columns: list[tuple[str, str, list[float | None]]] = []
+    for key, label, better in (
+        ("mse", "MSE ↓", "lower"), ("psnr", "PSNR dB ↑", "higher"), ("ssim", "SSIM ↑", "higher"),
+        ("lpips", "LPIPS ↓", "lower"),
+        ("blur_reconstructions", "sharpness of reconstructions ↑", "higher"),
+        ("blur_samples", "sharpness of samples ↑", "higher"),
+    ):  # fmt: skip
+        values = [runs.get(name, {}).get(key, {}).get("mean") for name in data.names]
+        if any(v is not None for v in values):
+            columns.append((label, better, values))
+    for space in metrics.get("feature_spaces", {}):
+        values = [
+            runs.get(n, {}).get("frechet", {}).get(space, {}).get("samples") for n in data.names
+        ]
+        columns.append((f"Fréchet distance of samples ({space}) ↓", "lower", values))
+    accuracies = [mean_accuracy(data.predictions.get(name)) for name in data.names]
+    if any(a is not None for a in accuracies):
+        columns.append(("SVM mean accuracy ↑", "higher", accuracies))
+    head = "".join(f"<th>{escape(label)}</th>" for label, _, _ in columns)
+    body = []
+    column_cells = [cells(values, better) for _, better, values in columns]
+    for row, name in enumerate(data.names):
+        described = escape(describe_run(data.configs[name]))
+        row_cells = "".join(column[row] for column in column_cells)
+        body.append(
+            f"<tr><td><b>{escape(name)}</b><br><small>{described}</small></td>{row_cells}</tr>"
+        )
+    notes = []
+    if data.metrics:
+        originals = data.metrics["originals"]["blur"]["mean"]
+        notes.append(
+            f"Sharpness is the variance of the Laplacian (higher = sharper); the original test "
+            f"images score {fmt(originals)}. {data.metrics['n']} {data.metrics['split']} images, "
+            f"the same for every run."
+        )
+    else:
+        notes.append("No metrics: " + escape(data.problems.get("", {}).get("metrics", "")))
+    return (
+        "<h2>At a glance</h2>"
+        f"<table><thead><tr><th>run</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        + "".join(f'<p class="caption">{note}</p>' for note in notes)
+        + findings(data)
+    )
+
+
+def findings(data: ReportData) -> str:
+    """Significant paired differences between runs, as sentences."""
+    if not data.metrics:
+        return ""
+    described = data.metrics.get("metrics", {})
+    items = []
+    for test in data.metrics["t_tests"]:
+        if test["b"] == "originals" or test["p"] is None or test["p"] >= SIGNIFICANCE:
+            continue
+        info = described.get(test["metric"], {"description": test["metric"], "better": "higher"})
+        a_wins = (test["mean_difference"] > 0) == (info["better"] == "higher")
+        winner, loser = (test["a"], test["b"]) if a_wins else (test["b"], test["a"])
+        kind = "paired" if test["test"] == "paired" else "Welch"
+        items.append(
+            f"<li><b>{escape(winner)}</b> beats {escape(loser)} on {escape(info['description'])}: "
+            f"mean difference {fmt(abs(test['mean_difference']))} ({kind} t = {fmt(test['t'], 3)}, "
+            f"p = {fmt(test['p'], 2)}, n = {test['n']})</li>"
+        )
+    if not items:
+        return f"<p class='caption'>No difference between runs is significant at {LEVEL}.</p>"
+    return f"<h3>Significant differences ({LEVEL})</h3><ul class='findings'>{''.join(items)}</ul>"
+
+
+def reason(data: ReportData, name: str, kind: str) -> str:
+    return data.problems.get(name, {}).get(kind, "not computed")
+
+
+def missing(data: ReportData, name: str, kind: str) -> str:
+    return f'<p class="missing">{escape(reason(data, name, kind))}</p>'
+
+
+def html_table(head: str, rows: list[str]) -> str:
+    """head: the header cells; rows: whole <tr> elements."""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def side_grid(columns: list[str]) -> str:
+    """One column per run, side by side."""
+    return f'<div class="side" style="--runs: {len(columns)}">{"".join(columns)}</div>'
+
+
+def side_by_side(data: ReportData, kind: str, css: str = "grid") -> str:
+    columns = []
+    for name in data.names:
+        path = data.images.get(name, {}).get(kind)
+        content = img(path, css, f"{kind} of {name}") if path else missing(data, name, kind)
+        columns.append(f"<div><h3>{escape(name)}</h3>{content}</div>")
+    return side_grid(columns)
+
+
+def image_sections(data: ReportData) -> str:
+    parts = []
+    for kind, title, caption in IMAGE_SECTIONS:
+        css = "figure" if kind in ("tsne", "correlation") else "grid"
+        extra = ""
+        if kind == "edit" and data.settings.get("edit_attribute"):
+            extra = f" Attribute: <b>{escape(str(data.settings['edit_attribute']))}</b>."
+        parts.append(
+            f"<h2>{title}</h2><p class='caption'>{escape(caption)}{extra}</p>"
+            + side_by_side(data, kind, css)
+        )
+    return "".join(parts)
+
+
+def metrics_section(data: ReportData) -> str:
+    if not data.metrics:
+        return ""
+    m = data.metrics
+    runs = m["runs"]
+    rows = []
+    for key, info in m.get("metrics", {}).items():
+        if not any(key in runs.get(name, {}) for name in data.names):
+            continue
+        values = [runs.get(name, {}).get(key, {}) for name in data.names]
+        means = [v.get("mean") for v in values]
+        cell_html = cells(means, info["better"])
+        cell_html = [
+            c.replace("</td>", f" <small>± {fmt(v.get('std'), 2)}</small></td>")
+            for c, v in zip(cell_html, values, strict=True)
+        ]
+        rows.append(f"<tr><td>{escape(info['description'])} ({info['better']} is better)</td>"
+                    f"{''.join(cell_html)}</tr>")  # fmt: skip
+    for space, description in m.get("feature_spaces", {}).items():
+        for target in ("samples", "reconstructions"):
+            values = [
+                runs.get(n, {}).get("frechet", {}).get(space, {}).get(target) for n in data.names
+            ]
+            rows.append(
+                f"<tr><td>Fréchet distance, {target} vs test images, in {escape(description)} "
+                f"(lower is better)</td>{''.join(cells(values, 'lower'))}</tr>"
+            )
+    head = "".join(f"<th>{escape(name)}</th>" for name in data.names)
+    table = html_table(f"<th>metric (mean ± sd)</th>{head}", rows)
+    tests = []
+    for test in m["t_tests"]:
+        significant = test["p"] is not None and test["p"] < SIGNIFICANCE
+        css = ' class="significant"' if significant else ""
+        tests.append(
+            f"<tr{css}><td>{escape(test['metric'])}</td><td>{escape(test['a'])}</td>"
+            f"<td>{escape(test['b'])}</td><td>{escape(test['test'])}</td>"
+            f"<td>{fmt(test['t'], 4)}</td><td>{fmt(test['p'], 3)}</td>"
+            f"<td>{fmt(test['mean_difference'], 4)}</td><td>{test['n']}</td></tr>"
+        )
+    t_head = "".join(f"<th>{h}</th>" for h in ("metric", "a", "b", "test", "t", "p"))
+    t_table = (
+        "<h3>t-tests (a − b)</h3><p class='caption'>Paired tests (scipy.stats.ttest_rel) on the "
+        "same test images; samples share no images, so theirs are Welch tests. Bold: "
+        f"{LEVEL}.</p>" + html_table(t_head + "<th>mean difference</th><th>n</th>", tests)
+    )
+    unavailable = "".join(
+        f"<li><b>{escape(name)}</b>: {escape(reason)}</li>"
+        for name, reason in m.get("unavailable", {}).items()
+    )
+    notes = "".join(f"<li>{escape(note)}</li>" for note in m.get("notes", []))
+    extra = ""
+    if unavailable:
+        extra += f"<h3>Unavailable metrics</h3><ul>{unavailable}</ul>"
+    if notes:
+        extra += f"<h3>Notes</h3><ul>{notes}</ul>"
+    blur = data.figures.get("blur")
+    blur_html = (
+        "<h3>Sharpness per image</h3>" + img(blur, "figure", "Laplacian variance distributions")
+        if blur
+        else ""
+    )
+    return f"<h2>Metrics</h2>{table}{blur_html}{t_table}{extra}"
+
+
+def predictions_section(data: ReportData) -> str:
+    if not data.predictions:
+        reasons = "".join(
+            f"<li>{escape(name)}: {escape(reason(data, name, 'predictions'))}</li>"
+            for name in data.names
+        )
+        return f"<h2>Attribute prediction</h2><ul class='missing'>{reasons}</ul>"
+    order: list[str] = []
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in data.names:
+        for row in data.predictions.get(name, []):
+            key = row["attribute"]
+            if key not in table:
+                order.append(key)
+                table[key] = {}
+            table[key][name] = row
+    head = "".join(f"<th>{escape(name)}</th>" for name in data.names)
+    body = []
+    for key in order:
+        entries = table[key]
+        first = next(iter(entries.values()))
+        baseline = first.get("majority_baseline")
+        accuracies = [entries.get(name, {}).get("accuracy") for name in data.names]
+        if first["kind"] == "reference":
+            accuracies_html = (
+                f"<td colspan='{len(data.names)}'>{fmt(first['accuracy'] * 100, 4)}% (paper)</td>"
+            )
+        else:
+            accuracies_html = "".join(
+                cells([None if a is None else 100 * a for a in accuracies], "higher")
+            )
+        style = ' style="border-top: 2px solid #c7c7cc"' if first["kind"] != "attribute" else ""
+        body.append(
+            f"<tr{style}><td>{escape(key)}</td>"
+            f"<td>{'' if baseline is None else fmt(100 * baseline)}</td>"
+            f"{accuracies_html}</tr>"
+        )
+    return (
+        "<h2>Attribute prediction</h2><p class='caption'>Test accuracy (%) of a linear SVM per "
+        "attribute on mu (C chosen on the valid split), beside the majority-class baseline, so "
+        "learning shows apart from class imbalance. The paper reports 86.95% mean on CelebA.</p>"
+        f"<table><thead><tr><th>attribute</th><th>majority baseline</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def loss_section(data: ReportData) -> str:
+    path = data.figures.get("loss_curves")
+    content = img(path, "figure", "loss curves") if path else missing(data, "", "loss_curves")
+    return (
+        "<h2>Training</h2><p class='caption'>From each run's logs/metrics.csv. The reconstruction "
+        "terms differ in kind (pixels for a PVAE, features for a DFC-VAE): compare their shapes, "
+        f"not their values.</p>{content}"
+    )
+
+
+def configs_section(data: ReportData) -> str:
+    columns = []
+    for name, run_dir in zip(data.names, data.run_dirs, strict=True):
+        text = json.dumps(data.configs[name].to_dict(), indent=2)
+        columns.append(
+            f"<div><h3>{escape(name)}</h3><p class='caption'>{escape(str(run_dir))}</p>"
+            f"<details><summary>config.json</summary><pre>{escape(text)}</pre></details></div>"
+        )
+    return "<h2>Configs</h2>" + side_grid(columns)
+
+
+def render_report(data: ReportData) -> str:
+    """The whole page as one HTML string."""
+    runs = ", ".join(f"{escape(n)} ({escape(describe_run(data.configs[n]))})" for n in data.names)
+    settings = ", ".join(f"{escape(str(k))} = {escape(str(v))}" for k, v in data.settings.items())
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{escape(data.title)}</title>"
+        f"<style>{CSS}</style><script>{IMAGE_CHECK}</script></head><body>"
+        f"<h1>{escape(data.title)}</h1><p class='sub'>{runs}</p>"
+        f"<p class='caption'>{settings}</p>"
+        + glance_section(data)
+        + image_sections(data)
+        + metrics_section(data)
+        + predictions_section(data)
+        + loss_section(data)
+        + configs_section(data)
+        + "</body></html>\n"
+    )

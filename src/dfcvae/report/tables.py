@@ -1,0 +1,109 @@
+"""Tables of results: the attribute-prediction CSV (written and read back) and text tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dfcvae.analysis.predict import AttributePrediction
+from dfcvae.io import write_text
+
+PREDICTION_COLUMNS = ("kind", "attribute", "accuracy", "majority_baseline", "C", "valid_accuracy")
+
+
+def prediction_rows(result: AttributePrediction) -> list[dict[str, Any]]:
+    """Per-attribute rows, then the mean, the multi-class result and the paper's reference."""
+    rows = [{"kind": "attribute", **row} for row in result.rows]
+    rows.append({"kind": "mean", "attribute": "mean", "accuracy": result.mean_accuracy,
+                 "majority_baseline": result.mean_majority_baseline})  # fmt: skip
+    if result.multiclass is not None:
+        rows.append({"kind": "multiclass", "attribute": "multi-class (one-vs-rest)",
+                     **result.multiclass})  # fmt: skip
+    if result.reference_mean is not None:
+        rows.append({"kind": "reference", "attribute": f"paper mean ({result.dataset})",
+                     "accuracy": result.reference_mean})  # fmt: skip
+    return rows
+
+
+def write_predictions_csv(path: str | Path, result: AttributePrediction) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=PREDICTION_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in prediction_rows(result):
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in PREDICTION_COLUMNS})
+    return write_text(path, buffer.getvalue())
+
+
+def read_predictions_csv(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of ``write_predictions_csv``, numbers as floats and blanks as None."""
+    with Path(path).open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    for row in rows:
+        for key in ("accuracy", "majority_baseline", "C", "valid_accuracy"):
+            text = row.get(key)
+            row[key] = float(text) if text not in (None, "") else None
+    return rows
+
+
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}%"
+
+
+def format_predictions(rows: Sequence[dict[str, Any]]) -> str:
+    """A text table: attribute, test accuracy, majority-class baseline."""
+    width = max([len("attribute"), *(len(str(row["attribute"])) for row in rows)])
+    lines = [f"{'attribute':<{width}}  {'accuracy':>9}  {'majority':>9}"]
+    for row in rows:
+        if row["kind"] != "attribute" and lines[-1][0] != "-":
+            lines.append("-" * (width + 22))
+        lines.append(
+            f"{row['attribute']:<{width}}  {percent(row['accuracy']):>9}  "
+            f"{percent(row.get('majority_baseline')):>9}"
+        )
+    return "\n".join(lines)
+
+
+def format_number(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}g}"
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """A text summary of ``evaluate``'s result: one line per run, then t-tests, then what was
+    unavailable and why."""
+    runs = metrics["runs"]
+    columns = ["mse", "psnr", "ssim", "lpips", "blur_reconstructions", "blur_samples"]
+    columns = [c for c in columns if any(c in r for r in runs.values())]
+    spaces = list(metrics.get("feature_spaces", {}))
+    width = max(len("run"), *(len(name) for name in runs))
+    header = f"{'run':<{width}}  " + "  ".join(f"{c:>12}" for c in columns)
+    header += "".join(f"  {'FD ' + s:>16}" for s in spaces)
+    lines = [header]
+    originals = metrics["originals"]["blur"]["mean"]
+    for name, result in runs.items():
+        line = f"{name:<{width}}  " + "  ".join(
+            f"{format_number(result[c]['mean']) if c in result else 'n/a':>12}" for c in columns
+        )
+        line += "".join(
+            f"  {format_number(result['frechet'][s]['samples']):>16}" for s in spaces
+        )
+        lines.append(line)
+    lines.append(f"Laplacian variance of the original images: {format_number(originals)}")
+    for space, description in metrics.get("feature_spaces", {}).items():
+        lines.append(f"FD {space}: Fréchet distance of samples to test images in {description}")
+    lines.append("")
+    lines.append("t-tests (a - b):")
+    for test in metrics["t_tests"]:
+        lines.append(
+            f"  {test['metric']:<20} {test['a']} vs {test['b']} ({test['test']}): "
+            f"t={format_number(test['t'])} p={format_number(test['p'], 3)} "
+            f"mean difference={format_number(test['mean_difference'])}"
+        )
+    for name, reason in metrics.get("unavailable", {}).items():
+        lines.append(f"unavailable: {name}: {reason}")
+    lines += [f"note: {note}" for note in metrics.get("notes", [])]
+    return "\n".join(lines)
