@@ -2,8 +2,8 @@
 then used as the loss network. ``dfcvae train-classifier`` writes a folder holding
 ``classifier.safetensors`` and ``config.json``; pass that folder as ``--loss-weights``.
 
-features: [conv3x3 -> relu1 -> maxpool] [conv3x3 -> relu2 -> maxpool] [conv3x3 -> relu3] -> pool,
-then a linear head. Layers relu1 (1/1), relu2 (1/2), relu3 (1/4) are the taps.
+features: [conv3x3 -> BN -> relu1 -> maxpool] [conv3x3 -> BN -> relu2 -> maxpool]
+[conv3x3 -> BN -> relu3], then global average pooling and a linear head. Layers relu1 (1/1), relu2 (1/2), relu3 (1/4) are the taps.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dfcvae.errors import WeightsError
 from dfcvae.loss_networks.base import LossNetworkSpec
 from dfcvae.loss_networks.weights import RANDOM, load_weights_file
 
-CLASSIFIER_LAYERS = {"relu1": 1, "relu2": 4, "relu3": 7}
+CLASSIFIER_LAYERS = {"relu1": 2, "relu2": 6, "relu3": 10}
 WEIGHTS_FILE = "classifier.safetensors"
 
 
@@ -41,9 +41,11 @@ class SmallClassifier(nn.Module):
         self.config = config
         w1, w2, w3 = config.widths
         self.features = nn.Sequential(
-            nn.Conv2d(config.channels, w1, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(w1, w2, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(w2, w3, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(config.channels, w1, 3, padding=1), nn.BatchNorm2d(w1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(w1, w2, 3, padding=1), nn.BatchNorm2d(w2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(w2, w3, 3, padding=1), nn.BatchNorm2d(w3), nn.ReLU(inplace=True),
         )  # fmt: skip
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),

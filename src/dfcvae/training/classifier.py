@@ -61,7 +61,7 @@ def train_classifier(
     epochs: int = 2,
     max_steps: int = -1,
     batch_size: int = 128,
-    lr: float = 1e-3,
+    lr: float = 2e-3,
     seed: int = 0,
     limit: int | None = None,
     cache_dir: str | None = None,

@@ -1,0 +1,76 @@
+"""The `dfcvae` command: train, train-classifier and weights, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import dfcvae
+from dfcvae.cli import main
+from tests.conftest import needs_fashion_mnist
+
+
+def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_weights_lists_each_loss_network(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run_cli(capsys, "weights")
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()]
+    assert names == ["vgg19", "mobilenet_v2", "classifier"]
+
+
+@pytest.mark.parametrize(
+    "argv,option",
+    [
+        (["--image-size", "48"], "--image-size 48"),
+        (["--latent-dim", "0"], "--latent-dim 0"),
+        (["--lr", "-1"], "--lr -1"),
+        (["--preset", "vae-9"], "--preset 'vae-9'"),
+        (["--layers", "relu9_9"], "relu9_9"),
+        (["--dataset", "imagenet"], "--dataset 'imagenet'"),
+    ],
+)
+def test_bad_train_options_get_one_line(capsys, tmp_path: Path, argv, option) -> None:
+    code, _, err = run_cli(capsys, "train", "--out", str(tmp_path / "run"), *argv)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and option in err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+@needs_fashion_mnist
+def test_classifier_trains_and_serves_as_loss_network(capsys, tmp_path: Path, cache_dir) -> None:
+    classifier = tmp_path / "classifier"
+    code, out, err = run_cli(
+        capsys, "train-classifier", "--out", str(classifier), "--limit", "2048",
+        "--cache-dir", str(cache_dir), "--epochs", "2", "--batch-size", "64", "--quiet",
+        "--precision", "32-true",
+    )  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads((classifier / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.5  # ten classes: chance is 0.1
+    run = tmp_path / "run"
+    code, _, err = run_cli(
+        capsys, "train", "--preset", "vae-classifier", "--loss-weights", str(classifier),
+        "--dataset", "fashion-mnist", "--image-size", "32", "--channels", "1", "--limit", "512",
+        "--cache-dir", str(cache_dir), "--max-steps", "3", "--batch-size", "32", "--quiet",
+        "--out", str(run), "--val-batches", "0", "--precision", "32-true",
+    )  # fmt: skip
+    assert code == 0, err
+    model, config = dfcvae.load_run(run)
+    assert config.loss.loss_network == "classifier"
+    assert model(torch.rand(2, 1, 32, 32)).recon.shape == (2, 1, 32, 32)
+
+
+def test_classifier_loss_network_without_weights_is_one_line(capsys, tmp_path: Path) -> None:
+    code, _, err = run_cli(
+        capsys, "train", "--preset", "vae-classifier", "--out", str(tmp_path / "r"),
+        "--image-size", "32", "--channels", "1",
+    )  # fmt: skip
+    assert code == 2 and "train-classifier" in err and len(err.strip().splitlines()) == 1

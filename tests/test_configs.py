@@ -1,0 +1,53 @@
+"""The shipped configs and presets parse, validate and mean what they say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dfcvae.config import RunConfig, read_config_file
+from dfcvae.errors import ConfigError
+from dfcvae.presets import PRESETS, config_from_preset
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_config_validates(path: Path) -> None:
+    values = read_config_file(path)
+    preset = values.pop("preset")
+    config = config_from_preset(preset, values)
+    if config.data.dataset == "celeba":
+        config.data.root = "/data/celeba"
+    config.validate()
+    assert config.preset == preset
+
+
+def test_celeba_configs_are_the_papers_setup() -> None:
+    for name in ("pvae", "vae-123", "vae-345"):
+        values = read_config_file(Path("configs") / f"celeba-{name}.toml")
+        config = config_from_preset(values.pop("preset"), values)
+        assert (config.model.image_size, config.model.latent_dim) == (64, 100)
+        assert (config.train.lr, config.train.beta1, config.train.batch_size) == (5e-4, 0.5, 64)
+        assert config.train.epochs == 5
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_validates_and_round_trips(preset: str) -> None:
+    config = config_from_preset(preset).validate()
+    assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_unknown_preset_and_option_are_named() -> None:
+    with pytest.raises(ConfigError, match="--preset 'vae-999'.*vae-123"):
+        config_from_preset("vae-999")
+    with pytest.raises(ConfigError, match=r"\[train\].*unknown option.*'epoch'"):
+        config_from_preset("pvae", {"train": {"epoch": 3}})
+
+
+def test_broken_config_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("preset = \n")
+    with pytest.raises(ConfigError, match="bad.toml: not valid toml"):
+        read_config_file(path)
