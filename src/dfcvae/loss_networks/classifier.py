@@ -3,7 +3,8 @@ then used as the loss network. ``dfcvae train-classifier`` writes a folder holdi
 ``classifier.safetensors`` and ``config.json``; pass that folder as ``--loss-weights``.
 
 features: [conv3x3 -> BN -> relu1 -> maxpool] [conv3x3 -> BN -> relu2 -> maxpool]
-[conv3x3 -> BN -> relu3], then global average pooling and a linear head. Layers relu1 (1/1), relu2 (1/2), relu3 (1/4) are the taps.
+[conv3x3 -> BN -> relu3], then global average pooling and a linear head.
+Layers relu1 (1/1), relu2 (1/2), relu3 (1/4) are the taps.
 """
 
 from __future__ import annotations
