@@ -6,12 +6,14 @@ On class-labelled sets (Fashion-MNIST, MNIST, CIFAR-10) each class is a one-vs-r
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
 from dfcvae.analysis.latents import decode, encode, encode_dataset
 from dfcvae.analysis.runs import (
@@ -27,6 +29,7 @@ from dfcvae.errors import ConfigError
 from dfcvae.io import read_tensors, write_tensors
 
 VECTORS_FILE = "attribute_vectors.safetensors"
+ORDER_KEY = "attribute_order"
 
 
 def binary_labels(dataset) -> tuple[np.ndarray, list[str]]:
@@ -49,10 +52,10 @@ def binary_labels(dataset) -> tuple[np.ndarray, list[str]]:
     return classes[:, None] == np.arange(count)[None, :], names
 
 
-def check_attribute(name: str, names: Sequence[str]) -> str:
+def check_attribute(name: str, names: Sequence[str], option: str = "--attribute") -> str:
     """``name`` if it is one of ``names``, else one line listing the valid ones."""
     if name not in names:
-        raise ConfigError(f"--attribute {name!r} does not exist: choose one of {', '.join(names)}")
+        raise ConfigError(f"{option} {name!r} does not exist: choose one of {', '.join(names)}")
     return name
 
 
@@ -105,12 +108,19 @@ def attribute_vectors(
 def save_attribute_vectors(
     path: str | Path, vectors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
 ) -> Path:
-    """A safetensors file whose keys are the attribute names (written atomically)."""
-    return write_tensors(path, dict(vectors), metadata=dict(metadata or {}) or None)
+    """A safetensors file whose keys are the attribute names (written atomically); the data
+    set's attribute order is kept in the metadata, as safetensors sorts its keys."""
+    metadata = {**(metadata or {}), ORDER_KEY: json.dumps(list(vectors))}
+    return write_tensors(path, dict(vectors), metadata=metadata)
 
 
 def read_attribute_vectors(path: str | Path) -> dict[str, torch.Tensor]:
-    return read_tensors(path)
+    """Attribute name -> (latent_dim,) vector, in the data set's order when it was saved."""
+    vectors = read_tensors(path)
+    with safe_open(str(path), framework="pt") as file:
+        order = json.loads((file.metadata() or {}).get(ORDER_KEY, "[]"))
+    ordered = [name for name in order if name in vectors]
+    return {name: vectors[name] for name in ordered + sorted(set(vectors) - set(ordered))}
 
 
 def edit(

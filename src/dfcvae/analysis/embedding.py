@@ -53,7 +53,7 @@ def colour_values(dataset, indices: list[int], color_by: str | None):
         return np.asarray(dataset.labels)[indices].astype(np.int64), names
     positives, names = binary_labels(dataset)
     valid = ([CLASS] if dataset.label_kind == "class" else []) + names
-    check_attribute(color_by, valid)
+    check_attribute(color_by, valid, "--color-by")
     column = names.index(color_by)
     return positives[indices, column].astype(np.int64), [f"not {color_by}", color_by]
 

@@ -255,7 +255,10 @@ def evaluate(
             "indices": indices,
             "originals": {"blur": summary(per_image["originals"]["blur"])},
             "runs": results,
-            "feature_spaces": {name: space.description for name, space in spaces.items()},
+            "feature_spaces": {
+                name: {"description": space.description, "weights": space.source}
+                for name, space in spaces.items()
+            },
             "metrics": {name: {"description": d, "better": b} for name, (d, b) in METRICS.items()},
             "unavailable": unavailable,
             "notes": notes,

@@ -44,6 +44,7 @@ class FeatureSpace:
     name: str
     description: str
     network: nn.Module
+    source: str = ""
 
     @torch.no_grad()
     def extract(self, images: torch.Tensor) -> torch.Tensor:
@@ -92,9 +93,10 @@ def mobilenet_v2_space(device: str | torch.device = "cpu") -> FeatureSpace:
         name="mobilenet_v2",
         description=(
             f"ImageNet MobileNetV2 pooled 1280-d features at {MOBILENET_INPUT_SIZE}x"
-            f"{MOBILENET_INPUT_SIZE} (weights: {source}); not Inception FID"
+            f"{MOBILENET_INPUT_SIZE} (not Inception FID)"
         ),
         network=network,
+        source=source,
     )
 
 
@@ -131,10 +133,11 @@ def classifier_space(folder: str | Path, device: str | torch.device = "cpu") -> 
     return FeatureSpace(
         name="classifier",
         description=(
-            f"the project's {config.dataset or 'data-set'} classifier ({folder}), pooled "
-            f"{width}-d features; not Inception FID"
+            f"the project's {config.dataset or 'data-set'} classifier, pooled {width}-d "
+            "features (not Inception FID)"
         ),
         network=network.to(device).eval(),
+        source=str(folder),
     )
 
 
@@ -179,4 +182,5 @@ def inception_space(device: str | torch.device = "cpu") -> FeatureSpace:
         name="inception",
         description="Inception-v3 pool 2048-d features (torchmetrics / torch-fidelity): FID",
         network=InceptionFeatures(inception).to(device).eval(),
+        source="torch-fidelity weights",
     )

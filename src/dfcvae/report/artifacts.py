@@ -31,7 +31,7 @@ from dfcvae.analysis.runs import RunLike, open_run
 from dfcvae.io import write_json
 from dfcvae.report.figures import correlation_figure, save_figure, tsne_figure
 from dfcvae.report.images import image_grid, paired_rows_grid, rows_grid, save_grid
-from dfcvae.report.tables import write_predictions_csv
+from dfcvae.report.tables import write_matrix_csv, write_predictions_csv
 
 
 def write_reconstruction(run: RunLike, path: str | Path, *, nrow: int = 8, **options: Any
@@ -83,8 +83,10 @@ def write_tsne(run: RunLike, path: str | Path, **options: Any) -> Embedding:
 def write_correlation(
     vectors: Mapping[str, torch.Tensor], path: str | Path, title: str = ""
 ) -> tuple[list[str], Any]:
+    """The heat map at ``path`` (PNG) and the matrix beside it (same name, ``.csv``)."""
     names, matrix = attribute_correlation(vectors)
     save_figure(correlation_figure(names, matrix, title), path)
+    write_matrix_csv(Path(path).with_suffix(".csv"), names, matrix)
     return names, matrix
 
 

@@ -259,7 +259,8 @@ def metrics_section(data: ReportData) -> str:
         ]
         rows.append(f"<tr><td>{escape(info['description'])} ({info['better']} is better)</td>"
                     f"{''.join(cell_html)}</tr>")  # fmt: skip
-    for space, description in m.get("feature_spaces", {}).items():
+    for space, info in m.get("feature_spaces", {}).items():
+        description = info["description"]
         for target in ("samples", "reconstructions"):
             values = [
                 runs.get(n, {}).get("frechet", {}).get(space, {}).get(target) for n in data.names
@@ -270,6 +271,12 @@ def metrics_section(data: ReportData) -> str:
             )
     head = "".join(f"<th>{escape(name)}</th>" for name in data.names)
     table = html_table(f"<th>metric (mean ± sd)</th>{head}", rows)
+    weights = "; ".join(
+        f"{escape(space)}: {escape(info.get('weights', ''))}"
+        for space, info in m.get("feature_spaces", {}).items()
+    )
+    if weights:
+        table += f"<p class='caption'>Feature-space weights: {weights}.</p>"
     tests = []
     for test in m["t_tests"]:
         significant = test["p"] is not None and test["p"] < SIGNIFICANCE

@@ -37,6 +37,16 @@ def write_predictions_csv(path: str | Path, result: AttributePrediction) -> Path
     return write_text(path, buffer.getvalue())
 
 
+def write_matrix_csv(path: str | Path, names: Sequence[str], matrix: Any) -> Path:
+    """A square matrix with its row and column names (e.g. attribute-vector correlations)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["attribute", *names])
+    for name, row in zip(names, matrix, strict=True):
+        writer.writerow([name, *(f"{float(v):.6f}" for v in row)])
+    return write_text(path, buffer.getvalue())
+
+
 def read_predictions_csv(path: str | Path) -> list[dict[str, Any]]:
     """The rows of ``write_predictions_csv``, numbers as floats and blanks as None."""
     with Path(path).open(newline="") as file:
@@ -93,8 +103,10 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         )
         lines.append(line)
     lines.append(f"Laplacian variance of the original images: {format_number(originals)}")
-    for space, description in metrics.get("feature_spaces", {}).items():
-        lines.append(f"FD {space}: Fréchet distance of samples to test images in {description}")
+    for space, info in metrics.get("feature_spaces", {}).items():
+        lines.append(
+            f"FD {space}: Fréchet distance of samples to test images in {info['description']}"
+        )
     lines.append("")
     lines.append("t-tests (a - b):")
     for test in metrics["t_tests"]:

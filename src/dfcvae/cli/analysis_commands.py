@@ -1,0 +1,311 @@
+"""``dfcvae reconstruct | sample | interpolate | attribute-vectors | edit | predict-attributes |
+tsne | attribute-correlation | evaluate | report``: thin shells over ``dfcvae.analysis`` and
+``dfcvae.report``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from dfcvae.errors import ConfigError
+
+ANALYSIS_DIR = "analysis"
+DEFAULT_CS = "0.01,0.1,1,10"
+# "-2..2", "-1.5", "-2,-1,0": values that start with '-' but are not options.
+NEGATIVE_VALUES = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+(\.\.|,)[-\d.,]+$")
+
+
+def default_output(args: argparse.Namespace, name: str) -> Path:
+    """``-o`` when given, else ``RUN/analysis/<name>``."""
+    return Path(args.out) if args.out else Path(args.run) / ANALYSIS_DIR / name
+
+
+def parse_strengths(text: str, steps: int) -> list[float]:
+    """``-2..2`` (``steps`` values from -2 to 2), ``-2,-1,0,1`` or one number."""
+    try:
+        if ".." in text:
+            low, high = (float(part) for part in text.split("..", 1))
+            if steps < 2:
+                return [low]
+            return [low + (high - low) * k / (steps - 1) for k in range(steps)]
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        message = f"--strength {text!r}: use MIN..MAX (e.g. -2..2) or a list like -2,0,2"
+        raise ConfigError(message) from None
+
+
+def parse_floats(text: str, option: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: give numbers separated by commas") from None
+
+
+@contextlib.contextmanager
+def one_line_warnings(command: str) -> Iterator[None]:
+    """Warnings (a resized image, an attribute without vector) as one line each on stderr."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"dfcvae {command}: note: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.showwarning = show
+        yield
+
+
+def options(args: argparse.Namespace) -> dict:
+    return {"device": args.device, "batch_size": args.batch_size, "seed": args.seed}
+
+
+def wrote(path: Path | str) -> None:
+    print(f"wrote {path}")
+
+
+def find_vectors(args: argparse.Namespace):
+    """--vectors FILE, else RUN/analysis/attribute_vectors.safetensors if there, else None."""
+    from dfcvae.analysis import read_attribute_vectors
+    from dfcvae.analysis.attributes import VECTORS_FILE
+
+    path = Path(args.vectors) if args.vectors else Path(args.run) / ANALYSIS_DIR / VECTORS_FILE
+    if args.vectors or path.is_file():
+        print(f"attribute vectors: {path}", file=sys.stderr)
+        return read_attribute_vectors(path)
+    print("attribute vectors: computing them over the train split", file=sys.stderr)
+    return None
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from dfcvae.report.artifacts import write_reconstruction
+
+    out = default_output(args, "reconstruction.png")
+    write_reconstruction(args.run, out, nrow=args.nrow, split=args.split, n=args.n,
+                         progress=not args.quiet, **options(args))  # fmt: skip
+    wrote(out)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from dfcvae.report.artifacts import write_samples
+
+    out = default_output(args, "samples.png")
+    write_samples(args.run, out, nrow=args.nrow, n=args.n, temperature=args.temperature,
+                  **options(args))  # fmt: skip
+    wrote(out)
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    from dfcvae.report.artifacts import write_interpolation
+
+    out = default_output(args, "interpolation.png")
+    write_interpolation(args.run, out, left=args.left, right=args.right, steps=args.steps,
+                        rows=args.rows, spherical=args.spherical, split=args.split,
+                        temperature=args.temperature, **options(args))  # fmt: skip
+    wrote(out)
+
+
+def cmd_attribute_vectors(args: argparse.Namespace) -> None:
+    from dfcvae.analysis.attributes import VECTORS_FILE
+    from dfcvae.report.artifacts import write_attribute_vectors
+
+    out = default_output(args, VECTORS_FILE)
+    vectors = write_attribute_vectors(args.run, out, split=args.split, limit=args.limit,
+                                      device=args.device, batch_size=args.batch_size,
+                                      progress=not args.quiet)  # fmt: skip
+    print(f"{len(vectors)} attribute vectors: {', '.join(vectors)}")
+    wrote(out)
+
+
+def cmd_edit(args: argparse.Namespace) -> None:
+    from dfcvae.report.artifacts import write_edit
+
+    strengths = parse_strengths(args.strength, args.strength_steps)
+    out = default_output(args, "edit.png")
+    write_edit(args.run, out, args.attribute, strengths=strengths, n=args.n,
+               vectors=find_vectors(args), split=args.split, progress=not args.quiet,
+               **options(args))  # fmt: skip
+    print(f"strengths: {', '.join(f'{s:g}' for s in strengths)} (first column: the input)")
+    wrote(out)
+
+
+def cmd_predict_attributes(args: argparse.Namespace) -> None:
+    from dfcvae.report.artifacts import write_predictions
+    from dfcvae.report.tables import format_predictions, prediction_rows
+
+    out = default_output(args, "attribute_predictions.csv")
+    result = write_predictions(args.run, out, cs=parse_floats(args.cs, "--cs"), limit=args.limit,
+                               progress=not args.quiet, **options(args))  # fmt: skip
+    print(format_predictions(prediction_rows(result)))
+    wrote(out)
+
+
+def cmd_tsne(args: argparse.Namespace) -> None:
+    from dfcvae.report.artifacts import write_tsne
+
+    out = default_output(args, "tsne.png")
+    color_by = None if args.color_by == "none" else args.color_by
+    write_tsne(args.run, out, split=args.split, n=args.n, color_by=color_by,
+               perplexity=args.perplexity, progress=not args.quiet, **options(args))  # fmt: skip
+    wrote(out)
+
+
+def cmd_attribute_correlation(args: argparse.Namespace) -> None:
+    from dfcvae.analysis import attribute_vectors
+    from dfcvae.report.artifacts import write_correlation
+
+    out = default_output(args, "attribute_correlation.png")
+    vectors = find_vectors(args)
+    if vectors is None:
+        vectors = attribute_vectors(args.run, device=args.device, batch_size=args.batch_size,
+                                    progress=not args.quiet)  # fmt: skip
+    title = f"{Path(args.run).name}: attribute vectors"
+    write_correlation(vectors, out, title=title)
+    wrote(out)
+    wrote(out.with_suffix(".csv"))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from dfcvae.analysis.evaluate import FEATURE_SPACES
+    from dfcvae.report.artifacts import write_metrics
+    from dfcvae.report.tables import format_metrics
+
+    out = Path(args.out or "metrics.json")
+    metrics = write_metrics(args.runs, out, split=args.split, n=args.n,
+                            temperature=args.temperature,
+                            feature_spaces=args.feature_space or FEATURE_SPACES,
+                            classifier=args.classifier, use_lpips=not args.no_lpips,
+                            limit=args.limit, progress=not args.quiet, **options(args))  # fmt: skip
+    print(format_metrics(metrics))
+    wrote(out)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from dfcvae.analysis.evaluate import FEATURE_SPACES
+    from dfcvae.report import build_report
+
+    out = build_report(
+        args.runs, args.out, args.results_dir, compute_missing=not args.no_compute,
+        title=args.title, split=args.split, n_eval=args.n_eval, n_grid=args.n_grid,
+        n_tsne=args.n_tsne, temperature=args.temperature, edit_attribute=args.attribute,
+        limit=args.limit, feature_spaces=args.feature_space or FEATURE_SPACES,
+        classifier=args.classifier, progress=not args.quiet, **options(args),
+    )  # fmt: skip
+    wrote(out)
+
+
+def with_warnings(func):
+    def run(args: argparse.Namespace) -> None:
+        with one_line_warnings(args.command):
+            func(args)
+
+    return run
+
+
+def add_common(p: argparse.ArgumentParser, batch_size: int = 64) -> None:
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--seed", type=int, default=0, help="which images and which z (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_command(commands, name: str, func, help: str, batch_size: int = 64, out: str = ""):
+    p = commands.add_parser(name, help=help, description=help)
+    p._negative_number_matcher = NEGATIVE_VALUES  # "--strength -2..2" is a value, not an option
+    if name not in ("evaluate", "report"):
+        p.add_argument("run", metavar="RUN", help="run directory made by `dfcvae train`")
+    p.add_argument("-o", "--out", help=out or "output file (default RUN/analysis/...)")
+    add_common(p, batch_size)
+    p.set_defaults(func=with_warnings(func))
+    return p
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = add_command(commands, "reconstruct", cmd_reconstruct,
+                    "test images with their reconstructions under them (PNG grid)")  # fmt: skip
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--n", type=int, default=32, help="images (default 32)")
+    p.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
+
+    p = add_command(commands, "sample", cmd_sample, "images decoded from z ~ N(0, T^2 I)")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=1.0, help="T (the original code: 0.4)")
+    p.add_argument("--nrow", type=int, default=8)
+
+    p = add_command(commands, "interpolate", cmd_interpolate,
+                    "decoded (1 - a) z_left + a z_right, one row per endpoint pair")  # fmt: skip
+    p.add_argument("--left", nargs="+", help="endpoints: test-split indices or image paths")
+    p.add_argument("--right", nargs="+", help="as many endpoints as --left")
+    p.add_argument("--rows", type=int, default=4, help="random pairs when no endpoints given")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--spherical", action="store_true", help="slerp instead of linear")
+    p.add_argument("--temperature", type=float, default=1.0, help="T of random endpoints")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+
+    p = add_command(commands, "attribute-vectors", cmd_attribute_vectors,
+                    "mean mu with an attribute minus mean mu without, per attribute "
+                    "(safetensors)", batch_size=256)  # fmt: skip
+    p.add_argument("--split", default="train", choices=("train", "valid", "test"))
+    p.add_argument("--limit", type=int, help="first N images (default the run's own)")
+
+    p = add_command(commands, "edit", cmd_edit,
+                    "add an attribute vector to test images' codes across strengths")  # fmt: skip
+    p.add_argument("--attribute", required=True, help="e.g. Smiling (CelebA) or Trouser")
+    p.add_argument("--strength", default="-2..2", help="MIN..MAX or a list (default -2..2)")
+    p.add_argument("--strength-steps", type=int, default=5, help="values in MIN..MAX")
+    p.add_argument("--n", type=int, default=8, help="test images, one per row")
+    p.add_argument("--vectors", help="attribute-vectors file (default RUN/analysis/...)")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+
+    p = add_command(commands, "predict-attributes", cmd_predict_attributes,
+                    "linear SVM accuracy per attribute on mu, beside the majority baseline",
+                    batch_size=256)  # fmt: skip
+    p.add_argument("--cs", default=DEFAULT_CS, help=f"values of C tried on valid ({DEFAULT_CS})")
+    p.add_argument("--limit", type=int, help="first N images per split (default the run's)")
+
+    p = add_command(commands, "tsne", cmd_tsne, "t-SNE of latent codes (PNG)", batch_size=256)
+    p.add_argument("--color-by", default="class", help="class, a class or attribute, or none")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--perplexity", type=float, default=30.0)
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+
+    p = add_command(commands, "attribute-correlation", cmd_attribute_correlation,
+                    "cosine similarity of the attribute vectors (PNG and CSV)",
+                    batch_size=256)  # fmt: skip
+    p.add_argument("--vectors", help="attribute-vectors file (default RUN/analysis/...)")
+
+    p = add_command(commands, "evaluate", cmd_evaluate,
+                    "MSE, PSNR, SSIM, blur, LPIPS, Fréchet distances and paired t-tests "
+                    "between runs on the same test images", out="JSON file (metrics.json)")
+    p.add_argument("runs", metavar="RUN", nargs="+")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--n", type=int, default=1000, help="test images (and samples) per run")
+    p.add_argument("--temperature", type=float, default=1.0, help="T of the samples")
+    p.add_argument("--feature-space", action="append",
+                   choices=("inception", "mobilenet_v2", "classifier"),
+                   help="Fréchet feature space (repeatable; default all that are available)")
+    p.add_argument("--classifier", help="train-classifier folder for the classifier space")
+    p.add_argument("--no-lpips", action="store_true")
+    p.add_argument("--limit", type=int, help="first N images of the split")
+
+    p = add_command(commands, "report", cmd_report,
+                    "one self-contained HTML page comparing runs side by side",
+                    out="HTML file (report.html)")  # fmt: skip
+    p.set_defaults(out="report.html")
+    p.add_argument("runs", metavar="RUN", nargs="+")
+    p.add_argument("--results-dir", help="reuse/write result files here (default OUT_files/)")
+    p.add_argument("--no-compute", action="store_true", help="only use files in --results-dir")
+    p.add_argument("--title", default="DFC-VAE report")
+    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--n-eval", type=int, default=500, help="test images for the metrics")
+    p.add_argument("--n-grid", type=int, default=16, help="images per grid")
+    p.add_argument("--n-tsne", type=int, default=500, help="points per t-SNE")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--attribute", help="attribute to edit (default Smiling, else the longest)")
+    p.add_argument("--limit", type=int, help="first N images per split for vectors and SVMs")
+    p.add_argument("--feature-space", action="append",
+                   choices=("inception", "mobilenet_v2", "classifier"))
+    p.add_argument("--classifier", help="train-classifier folder for the classifier space")

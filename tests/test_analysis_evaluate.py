@@ -1,0 +1,102 @@
+"""``evaluate`` on two tiny runs: the same images, strict JSON, t-tests that match by hand."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dfcvae.analysis import evaluate, paired_t_test
+from dfcvae.errors import ConfigError
+from dfcvae.io import load_run, save_model
+
+PAIRED = ("mse", "psnr", "ssim", "blur_reconstructions")
+
+
+@pytest.fixture(scope="module")
+def two_runs(tiny_run, tmp_path_factory) -> list[Path]:
+    """The tiny PVAE and a copy whose decoder weights are perturbed: two different models."""
+    other = tmp_path_factory.mktemp("runs") / "perturbed"
+    shutil.copytree(tiny_run, other)
+    model, config = load_run(other)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.decoder.parameters():
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    save_model(other, model, config)
+    return [Path(tiny_run), other]
+
+
+@pytest.fixture(scope="module")
+def metrics(two_runs) -> dict:
+    return evaluate(two_runs, n=24, batch_size=32, seed=0, progress=False)
+
+
+def test_evaluate_reports_every_metric_in_range(metrics, two_runs):
+    assert metrics["n"] == 24 and len(metrics["indices"]) == 24
+    assert list(metrics["runs"]) == [path.name for path in two_runs]
+    for result in metrics["runs"].values():
+        assert result["mse"]["mean"] >= 0
+        assert np.isfinite(result["psnr"]["mean"])
+        assert -1 <= result["ssim"]["mean"] <= 1
+        assert result["blur_reconstructions"]["mean"] >= 0
+        assert result["blur_samples"]["mean"] >= 0
+    assert metrics["originals"]["blur"]["mean"] > 0
+    json.dumps(metrics, allow_nan=False)  # strict JSON: NaN was written as None
+
+
+def test_unavailable_metrics_are_reported_with_a_reason_not_skipped(metrics):
+    spaces = set(metrics["feature_spaces"])
+    unavailable = metrics["unavailable"]
+    for space in ("inception", "mobilenet_v2", "classifier"):
+        assert space in spaces or f"frechet_{space}" in unavailable
+    assert "lpips" in unavailable or all("lpips" in r for r in metrics["runs"].values())
+    assert all(isinstance(reason, str) and reason for reason in unavailable.values())
+    assert "classifier" in unavailable["frechet_classifier"]  # no run uses one here
+    for name, info in metrics["feature_spaces"].items():
+        if name != "inception":
+            assert "not Inception FID" in info["description"]
+
+
+def test_frechet_distances_are_named_by_feature_space(metrics):
+    for result in metrics["runs"].values():
+        assert set(result["frechet"]) == set(metrics["feature_spaces"])
+        for value in result["frechet"].values():
+            assert value["samples"] >= 0 and value["reconstructions"] >= 0
+
+
+def test_t_tests_pair_the_same_images_and_match_a_recomputation(metrics, two_runs):
+    a, b = (path.name for path in two_runs)
+    tests = {(t["metric"], t["a"], t["b"]): t for t in metrics["t_tests"]}
+    for metric in PAIRED:
+        test = tests[(metric, a, b)]
+        expected = paired_t_test(metrics["per_image"][a][metric], metrics["per_image"][b][metric])
+        assert test["t"] == pytest.approx(expected["t"])
+        assert test["mean_difference"] == pytest.approx(
+            metrics["runs"][a][metric]["mean"] - metrics["runs"][b][metric]["mean"]
+        )
+    assert tests[("blur_samples", a, b)]["test"] == "welch"
+    assert tests[("blur_reconstructions", a, "originals")]["mean_difference"] < 0  # blurrier
+
+
+def test_evaluate_is_deterministic_with_a_seed(metrics, two_runs):
+    again = evaluate(two_runs, n=24, batch_size=32, seed=0, progress=False, use_lpips=False,
+                     feature_spaces=())  # fmt: skip
+    assert again["indices"] == metrics["indices"]
+    for name in again["runs"]:
+        for metric in ("mse", "blur_samples"):
+            assert again["per_image"][name][metric] == metrics["per_image"][name][metric]
+
+
+def test_runs_trained_on_other_data_are_refused(two_runs, tmp_path):
+    other = tmp_path / "mnist-run"
+    shutil.copytree(two_runs[1], other)
+    config = json.loads((other / "config.json").read_text())
+    config["data"]["dataset"] = "mnist"
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="same test images"):
+        evaluate([two_runs[0], other], n=4, progress=False)
