@@ -74,8 +74,9 @@ def find_vectors(args: argparse.Namespace):
 
     path = Path(args.vectors) if args.vectors else Path(args.run) / ANALYSIS_DIR / VECTORS_FILE
     if args.vectors or path.is_file():
+        vectors = read_attribute_vectors(path)
         print(f"attribute vectors: {path}", file=sys.stderr)
-        return read_attribute_vectors(path)
+        return vectors
     print("attribute vectors: computing them over the train split", file=sys.stderr)
     return None
 
