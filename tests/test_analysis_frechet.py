@@ -67,3 +67,35 @@ def test_low_rank_and_full_rank_routes_give_the_eigendecomposition_value(n_a, n_
     assert frechet_distance(a, b) == pytest.approx(
         frechet_distance_from_statistics(*statistics), rel=1e-8
     )
+
+
+def test_classifier_feature_space_pools_the_last_block(tmp_path):
+    from dfcvae.analysis.feature_spaces import classifier_space
+    from dfcvae.io import write_json, write_tensors
+    from dfcvae.loss_networks.classifier import (
+        WEIGHTS_FILE,
+        ClassifierConfig,
+        SmallClassifier,
+        classifier_config_dict,
+    )
+
+    config = ClassifierConfig(channels=1, widths=[4, 8, 16], dataset="fashion-mnist")
+    write_tensors(tmp_path / WEIGHTS_FILE, SmallClassifier(config).state_dict())
+    write_json(tmp_path / "config.json", classifier_config_dict(config))
+    space = classifier_space(tmp_path)
+    features = space.extract(torch.rand(5, 1, 32, 32))
+    assert features.shape == (5, 16) and space.name == "classifier"
+    assert "not Inception FID" in space.description and space.source == str(tmp_path)
+
+
+def test_lpips_per_image_is_zero_for_identical_images():
+    from torchmetrics.functional.image.lpips import _NoTrainLpips
+
+    from dfcvae.analysis.perceptual import lpips_per_image
+
+    network = _NoTrainLpips(net="alex", pnet_rand=True)  # random backbone: no download
+    a = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    b = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert lpips_per_image(network, a, a).abs().max() < 1e-6
+    different = lpips_per_image(network, a, b)
+    assert different.shape == (3,) and (different > 0).all()

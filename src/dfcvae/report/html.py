@@ -106,17 +106,19 @@ def describe_run(config: RunConfig) -> str:
     return f"{kind}: {loss.loss_network} {', '.join(loss.layers)}"
 
 
-def best_index(values: list[float | None], better: str) -> int | None:
-    present = [(v, i) for i, v in enumerate(values) if v is not None]
-    if len(present) < 2:
-        return None
-    return (max(present) if better == "higher" else min(present))[1]
+def best_indices(values: list[float | None], better: str) -> set[int]:
+    """Where the best value is; none when fewer than two values differ."""
+    present = [v for v in values if v is not None]
+    if len(set(present)) < 2:
+        return set()
+    best = max(present) if better == "higher" else min(present)
+    return {i for i, v in enumerate(values) if v == best}
 
 
 def cells(values: list[float | None], better: str, digits: int = 4) -> list[str]:
-    best = best_index(values, better)
+    best = best_indices(values, better)
     return [
-        f'<td class="best">{fmt(v, digits)}</td>' if i == best else f"<td>{fmt(v, digits)}</td>"
+        f'<td class="best">{fmt(v, digits)}</td>' if i in best else f"<td>{fmt(v, digits)}</td>"
         for i, v in enumerate(values)
     ]
 
