@@ -1,4 +1,4 @@
-"""Attribute vectors in the latent space, editing with them, and their correlations (Sec. 4.3).
+"""Attribute vectors in the latent space, editing with them, and their correlations.
 
 attribute vector = mean mu of the images with the attribute - mean mu of those without.
 On class-labelled sets (Fashion-MNIST, MNIST, CIFAR-10) each class is a one-vs-rest attribute.

@@ -1,4 +1,4 @@
-"""t-SNE of latent codes (scikit-learn), coloured by a class or an attribute (Fig. 8)."""
+"""t-SNE of latent codes (scikit-learn), coloured by a class or an attribute."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def colour_values(dataset, indices: list[int], color_by: str | None):
     if color_by is None:
         return None, []
     if color_by == CLASS and dataset.label_kind == "class":
-        positives, names = binary_labels(dataset)
+        _, names = binary_labels(dataset)
         return np.asarray(dataset.labels)[indices].astype(np.int64), names
     positives, names = binary_labels(dataset)
     valid = ([CLASS] if dataset.label_kind == "class" else []) + names

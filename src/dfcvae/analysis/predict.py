@@ -1,4 +1,4 @@
-"""Attribute prediction from latent codes with linear SVMs (Sec. 4.4: 86.95% mean on CelebA).
+"""Attribute prediction from latent codes with linear SVMs (the paper: 86.95% mean on CelebA).
 
 One ``LinearSVC`` per attribute on mu of the train split, its C chosen by accuracy on the valid
 split, scored on the test split beside the majority-class baseline (predict the train split's
@@ -22,7 +22,7 @@ from dfcvae.analysis.latents import encode_dataset
 from dfcvae.analysis.runs import MissingLabelsError, RunLike, open_run
 from dfcvae.errors import ConfigError
 
-# The paper's mean test accuracy over CelebA's 40 attributes (Sec. 4.4), shown as a reference.
+# The paper's mean test accuracy over CelebA's 40 attributes, shown as a reference.
 PAPER_MEAN_ACCURACY = 0.8695
 DEFAULT_CS = (0.01, 0.1, 1.0, 10.0)
 
