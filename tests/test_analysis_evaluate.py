@@ -100,3 +100,29 @@ def test_runs_trained_on_other_data_are_refused(two_runs, tmp_path):
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="same test images"):
         evaluate([two_runs[0], other], n=4, progress=False)
+
+
+def test_the_classifier_space_of_a_run_s_own_loss_network_comes_with_a_note(two_runs, tmp_path):
+    from dfcvae.io import write_json, write_tensors
+    from dfcvae.loss_networks.classifier import (
+        WEIGHTS_FILE,
+        ClassifierConfig,
+        SmallClassifier,
+        classifier_config_dict,
+    )
+
+    classifier = tmp_path / "classifier"
+    config = ClassifierConfig(channels=1, widths=[4, 8, 16])
+    write_tensors(classifier / WEIGHTS_FILE, SmallClassifier(config).state_dict())
+    write_json(classifier / "config.json", classifier_config_dict(config))
+    dfc = tmp_path / "dfc-classifier"
+    shutil.copytree(two_runs[1], dfc)
+    run_config = json.loads((dfc / "config.json").read_text())
+    run_config["loss"].update(reconstruction="feature", loss_network="classifier",
+                              layers=["relu1", "relu2"], loss_weights=str(classifier))
+    (dfc / "config.json").write_text(json.dumps(run_config))
+    metrics = evaluate([two_runs[0], dfc], n=8, feature_spaces=("classifier",), use_lpips=False,
+                       progress=False)  # fmt: skip
+    assert "pooled 16-d" in metrics["feature_spaces"]["classifier"]["description"]
+    assert metrics["feature_spaces"]["classifier"]["weights"] == str(classifier)
+    assert any("loss network of dfc-classifier" in note for note in metrics["notes"])

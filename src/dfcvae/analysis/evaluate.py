@@ -79,13 +79,18 @@ def check_same_data(runs: Sequence[Run], names: Sequence[str]) -> None:
             )
 
 
-def find_classifier(runs: Sequence[Run], names: Sequence[str]) -> tuple[str | None, str | None]:
-    """A classifier folder used as a loss network by one of the runs, and that run's name."""
+def classifier_users(runs: Sequence[Run], names: Sequence[str]) -> dict[str, str]:
+    """Run name -> the classifier folder it uses as its loss network, for runs that do."""
+    users = {}
     for run, name in zip(runs, names, strict=True):
         loss = run.config.loss
         if loss.uses_loss_network and loss.loss_network == "classifier" and loss.loss_weights:
-            return loss.loss_weights, name
-    return None, None
+            users[name] = loss.loss_weights
+    return users
+
+
+def same_path(a: str | Path, b: str | Path) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
 def build_feature_spaces(
@@ -171,14 +176,15 @@ def evaluate(
     device_ = runs[0].device
 
     notes: list[str] = []
-    used_by = None
-    if classifier is None and "classifier" in feature_spaces:
-        classifier, used_by = find_classifier(runs, names)
+    users = classifier_users(runs, names) if "classifier" in feature_spaces else {}
+    if classifier is None and users:
+        classifier = next(iter(users.values()))
     spaces, unavailable = build_feature_spaces(feature_spaces, classifier, device_)
-    if used_by and "classifier" in spaces:
+    favoured = [name for name, folder in users.items() if same_path(folder, classifier)]
+    if favoured and "classifier" in spaces:
         notes.append(
-            f"the classifier feature space is {used_by}'s own loss network, which favours "
-            f"{used_by} in it; compare with the other feature spaces too"
+            f"the classifier feature space is the loss network of {', '.join(favoured)}, which "
+            "favours it there; compare with the other feature spaces too"
         )
     lpips_net = None
     if use_lpips:
