@@ -7,11 +7,11 @@ import logging
 import sys
 import warnings
 
-from dfcvae.cli import analysis_commands, train_commands
+from dfcvae.cli import analysis_commands, demo_commands, train_commands
 from dfcvae.data import DataError
 from dfcvae.errors import DFCVAEError
 
-COMMAND_MODULES = [train_commands, analysis_commands]
+COMMAND_MODULES = [train_commands, analysis_commands, demo_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,29 @@
+"""``dfcvae demo``: the paper's comparison on Fashion-MNIST (see ``dfcvae.demo``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from dfcvae.demo import run_demo
+from dfcvae.demo_summary import format_summary
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    summary = run_demo(
+        args.out, quick=args.quick, steps=args.steps, device=args.device, force=args.force,
+        progress=not args.quiet,
+    )  # fmt: skip
+    print(format_summary(summary))
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "demo", help="train a PVAE and two DFC-VAEs on Fashion-MNIST and write a report"
+    )
+    p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
+    p.add_argument("--quick", action="store_true", help="a smoke run of about two minutes")
+    p.add_argument("--steps", type=int, help="training steps per model (longer runs on a GPU)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--force", action="store_true", help="start over in an existing --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
