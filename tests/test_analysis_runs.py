@@ -162,3 +162,34 @@ def test_a_data_set_without_labels_is_one_clear_line(run, tmp_path, monkeypatch)
     assert isinstance(error.value, DFCVAEError) and not isinstance(error.value, DataError)
     with pytest.raises(MissingLabelsError, match="has no labels"):
         attribute_vectors(run, progress=False)
+
+
+def test_attribute_labelled_sets_like_celeba(run, monkeypatch):
+    """Attributes (N, A) {0, 1}, as CelebA's: built here from Fashion-MNIST classes."""
+    footwear, tops = (5, 7, 9), (0, 2, 4, 6)
+    datasets = {}
+
+    def attribute_dataset(self, split="test", limit=None, progress=True):
+        if split not in datasets:
+            dataset = type(self).__dict__["_real_dataset"](self, split, 200, False)
+            classes = np.asarray(dataset.labels)
+            dataset.labels = np.stack([np.isin(classes, footwear), np.isin(classes, tops)], 1)
+            dataset.labels = dataset.labels.astype(np.uint8)
+            dataset.label_kind, dataset.label_names = "attributes", ["Footwear", "Top"]
+            datasets[split] = dataset
+        return datasets[split]
+
+    monkeypatch.setattr(type(run), "_real_dataset", type(run).dataset, raising=False)
+    monkeypatch.setattr(type(run), "dataset", attribute_dataset)
+    vectors = attribute_vectors(run, progress=False)
+    assert list(vectors) == ["Footwear", "Top"]
+    result = predict_attributes(run, cs=(1.0,), progress=False)
+    assert [row["attribute"] for row in result.rows] == ["Footwear", "Top"]
+    assert result.multiclass is None
+    assert result.rows[0]["accuracy"] > result.rows[0]["majority_baseline"]
+    embedding = tsne(run, n=20, perplexity=5, color_by="Footwear", progress=False)
+    assert embedding.value_names == ["not Footwear", "Footwear"]
+    with pytest.raises(ConfigError, match="choose one of Footwear, Top"):
+        tsne(run, n=20, color_by="class")  # no classes on an attribute set
+    assert tsne(run, n=20, perplexity=5, color_by=None, progress=False).values is None
+    assert tsne(run, n=20, perplexity=5, progress=False).color_by == "Footwear"  # auto

@@ -45,7 +45,7 @@ def binary_labels(dataset) -> tuple[np.ndarray, list[str]]:
         )
     names = list(dataset.label_names)
     if kind == "attributes":
-        return np.asarray(labels).astype(bool), names
+        return np.asarray(labels) > 0, names  # {0, 1}; -1 would also mean absent
     classes = np.asarray(labels).astype(np.int64)
     count = max(len(names), int(classes.max()) + 1)
     names = names + [str(k) for k in range(len(names), count)]

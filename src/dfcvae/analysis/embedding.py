@@ -19,6 +19,8 @@ from dfcvae.analysis.runs import (
 )
 
 CLASS = "class"
+AUTO = "auto"
+PREFERRED_ATTRIBUTE = "Smiling"
 
 
 @dataclass
@@ -43,6 +45,18 @@ def tsne_points(codes: np.ndarray, *, perplexity: float = 30.0, seed: int = 0) -
     return tsne.fit_transform(codes).astype(np.float64)
 
 
+def resolve_color_by(dataset, color_by: str | None) -> str | None:
+    """``"auto"`` -> ``"class"``, Smiling or the first attribute, or None when unlabelled."""
+    if color_by != AUTO:
+        return color_by
+    if dataset.label_kind == "class":
+        return CLASS
+    if dataset.label_kind == "attributes" and dataset.label_names:
+        names = list(dataset.label_names)
+        return PREFERRED_ATTRIBUTE if PREFERRED_ATTRIBUTE in names else names[0]
+    return None
+
+
 def colour_values(dataset, indices: list[int], color_by: str | None):
     """The colour of each chosen item: ``class`` (class sets), a class name (one-vs-rest) or an
     attribute name (0/1); None gives no colours."""
@@ -63,7 +77,7 @@ def tsne(
     split: str = "test",
     n: int = 1000,
     *,
-    color_by: str | None = CLASS,
+    color_by: str | None = AUTO,
     perplexity: float = 30.0,
     device: str = "cpu",
     batch_size: int = 256,
@@ -72,15 +86,14 @@ def tsne(
 ) -> Embedding:
     """t-SNE of mu for ``n`` images of ``split`` (a seeded random choice).
 
-    color_by: ``"class"`` (class-labelled sets), a class or attribute name, or None. On an
-    unlabelled set, ``"class"`` means no colours.
+    color_by: ``"class"`` (class-labelled sets), a class or attribute name, None, or ``"auto"``:
+    classes, else Smiling (or the first attribute), else no colours on an unlabelled set.
     """
     check_split(split)
     run = open_run(run, device)
     dataset = run.dataset(split, progress=progress)
     indices = choose_indices(len(dataset), check_count(n), seed)
-    if color_by == CLASS and dataset.label_kind != "class":
-        color_by = None
+    color_by = resolve_color_by(dataset, color_by)
     values, names = colour_values(dataset, indices, color_by)
     codes = encode(run.model, stack_images(dataset, indices), batch_size).numpy()
     points = tsne_points(codes, perplexity=perplexity, seed=seed)

@@ -268,7 +268,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="first N images per split (default the run's)")
 
     p = add_command(commands, "tsne", cmd_tsne, "t-SNE of latent codes (PNG)", batch_size=256)
-    p.add_argument("--color-by", default="class", help="class, a class or attribute, or none")
+    p.add_argument("--color-by", default="auto",
+                   help="auto, class, a class or attribute name, or none")  # fmt: skip
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--perplexity", type=float, default=30.0)
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
