@@ -1,7 +1,8 @@
 """Atomic writes and the run directory's model files: ``config.json`` + ``model.safetensors``.
 
-Every write goes to a temporary file in the same folder, then ``os.replace``: a crash leaves the
-old file or the new one, never half of one. Loading never unpickles.
+Every write goes to a temporary file in the same folder, flushed to disk, then ``os.replace``: a
+crash or a power cut leaves the old file or the new one, never half of one. Loading never
+unpickles.
 """
 
 from __future__ import annotations
@@ -22,22 +23,40 @@ from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.model import DFCVAE
 
 CONFIG_FILE = "config.json"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 MODEL_FILE = "model.safetensors"
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)``, then rename the temporary file onto ``path``."""
+    """Call ``write(tmp_path)``, flush the temporary file to disk, then rename it onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        with open(tmp, "rb+") as f:  # without this a power cut can leave the new file empty
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)  # makes the rename itself durable
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # folders cannot be opened on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | Path, text: str) -> Path:
