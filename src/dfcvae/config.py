@@ -20,6 +20,7 @@ IMAGE_SIZES = (32, 64, 128)
 RECONSTRUCTIONS = ("pixel", "feature", "mix", "ssim-colour")
 PIXEL_LOSSES = ("sse", "bce")
 PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
+MAX_PARAMETERS = 2**28  # about 1 GiB of fp32 weights; the paper's VAE has 2.3 million
 
 
 @dataclass
@@ -45,6 +46,14 @@ class ModelConfig:
     def block_widths(self) -> list[int]:
         return list(self.widths) or [self.base_width * 2**i for i in range(self.num_blocks)]
 
+    @property
+    def parameter_estimate(self) -> int:
+        """About how many parameters the VAE has: a 4x4 encoder and a 3x3 decoder convolution
+        per block, and three linear layers at the 4x4 bottleneck."""
+        widths = self.block_widths
+        convolutions = sum(25 * a * b for a, b in zip([self.channels, *widths], widths))
+        return convolutions + 3 * self.bottleneck_size**2 * widths[-1] * self.latent_dim
+
     def validate(self) -> None:
         if self.image_size not in IMAGE_SIZES:
             raise ConfigError(
@@ -61,6 +70,11 @@ class ModelConfig:
             )
         if any(w < 1 for w in self.block_widths):
             raise ConfigError("model.widths and model.base_width must be positive")
+        if self.parameter_estimate > MAX_PARAMETERS:
+            raise ConfigError(
+                f"--latent-dim {self.latent_dim} with widths {self.block_widths}: about "
+                f"{self.parameter_estimate:.2e} parameters, over the {MAX_PARAMETERS:.2e} limit"
+            )
 
 
 @dataclass
@@ -105,6 +119,12 @@ class LossConfig:
                 raise ConfigError(f"loss.{name}={value}: must be a finite number >= 0")
         if self.kl_warmup_steps < 0:
             raise ConfigError(f"--kl-warmup-steps {self.kl_warmup_steps}: must be >= 0")
+        if self.loss_input_size is not None and not 32 <= self.loss_input_size <= 1024:
+            raise ConfigError(
+                f"loss.loss_input_size={self.loss_input_size}: must lie in 32..1024 pixels"
+            )
+        if any(not math.isfinite(w) or w < 0 for w in self.layer_weights):
+            raise ConfigError(f"loss.layer_weights={self.layer_weights}: each must be >= 0")
         if self.layer_weights and len(self.layer_weights) != len(self.layers):
             raise ConfigError(
                 f"loss.layer_weights has {len(self.layer_weights)} entries for "
@@ -175,6 +195,8 @@ class TrainConfig:
             raise ConfigError(f"--batch-size {self.batch_size}: must be at least 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"--lr {self.lr}: the learning rate must be a positive number")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed {self.seed}: must lie in 0..{2**32 - 1}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ConfigError("train.beta1 and train.beta2 must lie in [0, 1)")
         if self.precision not in PRECISIONS:
@@ -227,14 +249,32 @@ class RunConfig:
 def _dataclass_from_dict(klass: type, values: dict[str, Any], where: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a table of options")
-    names = {f.name for f in fields(klass)}
-    unknown = set(values) - names
+    types = {f.name: f.type for f in fields(klass)}
+    unknown = set(values) - set(types)
     if unknown:
-        raise ConfigError(f"{where}: unknown option(s) {sorted(unknown)}; valid: {sorted(names)}")
-    try:
-        return klass(**values)
-    except TypeError as error:
-        raise ConfigError(f"{where}: {error}") from None
+        raise ConfigError(f"{where}: unknown option(s) {sorted(unknown)}; valid: {sorted(types)}")
+    for name, value in values.items():
+        if not _has_type(value, str(types[name])):
+            raise ConfigError(f"{where}: {name} = {value!r} must be {types[name]}")
+    return klass(**values)
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """Whether ``value`` (from TOML, JSON or the CLI) fits a field annotation such as ``int``,
+    ``float | None`` or ``list[str]``; an int is a float, a bool is not a number."""
+    for option in annotation.split(" | "):
+        if option == "None" and value is None:
+            return True
+        if option.startswith("list[") and isinstance(value, list):
+            if all(_has_type(item, option[5:-1]) for item in value):
+                return True
+        if option in ("int", "float") and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option == "float" and isinstance(value, float):
+            return True
+        if option in ("str", "bool") and type(value).__name__ == option:
+            return True
+    return False
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
