@@ -41,6 +41,9 @@ class DFCVAEModule(L.LightningModule):
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
         out = self.vae(x, self.noise(x.shape[0]) if stage == "train" else None)
         terms = self.criterion(x, out, self.global_step)
+        if stage == "train":
+            # Named in the error if the gradients of this step turn out non-finite.
+            self._train_terms = [t.detach() for t in (terms.total, terms.kl, terms.reconstruction)]
         if stage == "train" and not torch.isfinite(terms.total):
             raise NonFiniteLossError(
                 f"step {self.global_step}: the loss is {terms.total.item()} "
@@ -71,8 +74,10 @@ class DFCVAEModule(L.LightningModule):
     def on_after_backward(self) -> None:
         grads = [p.grad for p in self.vae.parameters() if p.grad is not None]
         if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+            total, kl, reconstruction = (t.item() for t in self._train_terms)
             raise NonFiniteLossError(
-                f"step {self.global_step}: NaN or Inf in the gradients; stopped, the last good "
+                f"step {self.global_step}: NaN or Inf in the gradients (loss={total:.4g}, "
+                f"kl={kl:.4g}, reconstruction={reconstruction:.4g}); stopped, the last good "
                 "checkpoint is kept: lower --lr or set --gradient-clip"
             )
 
