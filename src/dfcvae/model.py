@@ -45,10 +45,24 @@ def encoder_block(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
+class ReplicationPad2d(nn.ReplicationPad2d):
+    """``nn.ReplicationPad2d``; under ``torch.compile`` written as a gather of clamped indices,
+    because inductor (torch 2.14) mis-strides ``replication_pad2d_backward`` and the compiled
+    backward fails. Same values, same state dict."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.compiler.is_compiling():
+            return super().forward(x)
+        left, right, top, bottom = self.padding
+        rows = torch.arange(-top, x.shape[-2] + bottom, device=x.device).clamp(0, x.shape[-2] - 1)
+        cols = torch.arange(-left, x.shape[-1] + right, device=x.device).clamp(0, x.shape[-1] - 1)
+        return x[:, :, rows][:, :, :, cols]
+
+
 def decoder_block(in_channels: int, out_channels: int, last: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = [
         nn.Upsample(scale_factor=2, mode="nearest"),
-        nn.ReplicationPad2d(1),
+        ReplicationPad2d(1),
         nn.Conv2d(in_channels, out_channels, 3, stride=1),
     ]
     if not last:

@@ -25,6 +25,25 @@ class DFCVAEModule(L.LightningModule):
         self.run_config = RunConfig.from_dict(config)
         self.vae = DFCVAE(self.run_config.model)
         self.criterion = DFCVAELoss(self.run_config.loss)
+        self._configured = False
+
+    # Convolutions run fastest channels-last (NHWC) in oneDNN (CPU) and cuDNN (tensor cores);
+    # docs/benchmarks.md has the measurements. A class attribute so a benchmark can turn it off.
+    memory_format = torch.channels_last
+
+    def configure_model(self) -> None:
+        """Before the Trainer moves, wraps (DDP) and optimises the model: lay the weights out in
+        ``memory_format`` and, with ``train.compile``, compile the VAE and the loss network
+        (``Module.compile`` keeps the state-dict keys, so checkpoints are unchanged)."""
+        if self._configured:
+            return
+        self._configured = True
+        self.vae.to(memory_format=self.memory_format)
+        self.criterion.to(memory_format=self.memory_format)
+        if self.run_config.train.compile:
+            self.vae.compile()
+            if self.criterion.loss_network is not None:
+                self.criterion.loss_network.compile()
 
     def forward(self, x: torch.Tensor):
         return self.vae(x)
@@ -39,6 +58,7 @@ class DFCVAEModule(L.LightningModule):
 
     def _step(self, batch: Any, stage: str) -> LossTerms:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        x = x.contiguous(memory_format=self.memory_format)
         out = self.vae(x, self.noise(x.shape[0]) if stage == "train" else None)
         terms = self.criterion(x, out, self.global_step)
         if stage == "train":
@@ -83,4 +103,7 @@ class DFCVAEModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         cfg = self.run_config.train
-        return torch.optim.Adam(self.vae.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        params = list(self.vae.parameters())
+        # One fused kernel for all parameters instead of a Python loop over them.
+        fused = all(p.device.type in ("cpu", "cuda") for p in params)
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
