@@ -194,3 +194,13 @@ def test_config_values_are_refused_in_one_line_or_train_a_step(preset: str, valu
     terms = module.criterion(x, module.vae(x, torch.randn(2, config.model.latent_dim)), 0)
     terms.total.backward()
     assert terms.total.ndim == 0
+
+
+def test_values_argparse_cannot_read_are_one_line_too(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--out", "run", "--latent-dim", "sixteen"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and err == [
+        "dfcvae train: error: argument --latent-dim: invalid int value: 'sixteen' "
+        "(see dfcvae train --help)"
+    ]

@@ -336,3 +336,19 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(
     assert not list(checkpoints.glob(".*.tmp"))
     steps = logged_steps(tmp_path / "killed")
     assert steps == sorted(set(steps)) and steps[-1] >= 38  # one log row a step, none twice
+
+
+def test_the_train_sampler_resumes_part_way_through_the_same_shuffle() -> None:
+    from dfcvae.data.datamodule import ResumableSampler
+
+    data = list(range(50))
+    for rank in (0, 1):
+        whole = ResumableSampler(data, num_replicas=2, rank=rank, seed=3, drop_last=True)
+        whole.set_epoch(4)
+        order = list(whole)
+        resumed = ResumableSampler(data, num_replicas=2, rank=rank, seed=3, drop_last=True,
+                                   current_epoch=lambda: 5)  # fmt: skip
+        resumed.resume(4, 10)
+        assert list(resumed) == order[10:] and resumed.pass_epoch == 4
+        whole.set_epoch(5)
+        assert list(resumed) == list(whole) and resumed.pass_epoch == 5  # then whole epochs

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import warnings
+from typing import NoReturn
 
 from dfcvae.cli import analysis_commands, demo_commands, train_commands
 from dfcvae.data import DataError
@@ -14,8 +15,16 @@ from dfcvae.errors import DFCVAEError
 COMMAND_MODULES = [train_commands, analysis_commands, demo_commands]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error: ``dfcvae train: error: argument --lr:
+    invalid float value: 'x' (see dfcvae train --help)``, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dfcvae", description="Deep Feature Consistent Variational Autoencoders"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
