@@ -13,6 +13,7 @@ a full disk or an unwritable folder is one line, before training where it can be
 from __future__ import annotations
 
 import csv
+import ctypes
 import os
 import re
 import shutil
@@ -36,6 +37,7 @@ from dfcvae.training.module import DFCVAEModule
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 MIN_FREE_BYTES = 200 * 2**20
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 
 
 def is_launcher_rank_zero() -> bool:
@@ -283,8 +285,25 @@ class ExactResume(Callback):
             fit_loop.update(batch_end_progress(epoch, done, per_epoch, total))
 
 
+def keep_freed_memory() -> None:
+    """Make glibc keep freed memory for reuse instead of handing large blocks back to the OS.
+
+    By default every tensor over 32 MiB (a VGG activation at batch 64 is 64 MiB) is a fresh
+    mmap, whose pages the kernel faults in and zeroes on first touch, every step: about a tenth
+    of a CPU step's time (docs/benchmarks.md). No effect where libc is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_MAX, 0)
+        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    except (OSError, AttributeError):
+        pass
+
+
 def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trainer:
     cfg = config.train
+    if cfg.accelerator == "cpu" or not torch.cuda.is_available():
+        keep_freed_memory()
     callbacks = [
         ModelCheckpoint(
             dirpath=out / CHECKPOINT_DIR,
