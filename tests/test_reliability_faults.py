@@ -17,12 +17,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 import dfcvae.training.train as train_module
 from dfcvae.cli import main
+from dfcvae.data import DFCVAEDataModule
 from dfcvae.errors import RunDirError
 from dfcvae.losses import DFCVAELoss
 from dfcvae.training.module import DFCVAEModule
@@ -34,6 +37,7 @@ from dfcvae.training.train import (
     train,
 )
 from tests.conftest import needs_fashion_mnist, tiny_config
+from tests.data_fixtures import name_in_split
 
 pytestmark = needs_fashion_mnist
 
@@ -352,3 +356,44 @@ def test_the_train_sampler_resumes_part_way_through_the_same_shuffle() -> None:
         assert list(resumed) == order[10:] and resumed.pass_epoch == 4
         whole.set_epoch(5)
         assert list(resumed) == list(whole) and resumed.pass_epoch == 5  # then whole epochs
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of 96 + 4 small asymmetric colour images, so that flips change the batches."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i in range(100):
+        pixels = rng.integers(0, 255, (24, 24, 3), np.uint8)
+        pixels[:, :8] = 0  # a dark left edge
+        split = "train" if i < 96 else "valid"
+        Image.fromarray(pixels).save(root / name_in_split(f"p{i:03d}", ".png", split))
+    return root
+
+
+def photo_config(root: Path, cache: Path, **train):
+    cfg = config(cache, **{"max_steps": 15, "batch_size": 16, "checkpoint_every_n_steps": 5,
+                           "val_batches": 0, **train})  # fmt: skip
+    cfg.data.dataset, cfg.data.root, cfg.data.limit = "folder", str(root), None
+    cfg.model.channels = 3
+    return cfg
+
+
+def test_random_flips_resume_exactly_and_do_not_depend_on_workers(
+    tmp_path: Path, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    reference = train(photo_config(photos, cache), tmp_path / "ref", progress=False)
+    loader = DFCVAEDataModule("folder", root=photos, cache_dir=cache, image_size=32, batch_size=16)
+    loader.setup("fit")
+    keys = list(loader.train_dataloader().sampler)
+    assert {flip for _, flip in keys} == {True, False}  # the sampler draws the flips
+    crash_at(monkeypatch, 11)  # 6 steps an epoch: the last checkpoint is step 10, mid-epoch
+    with pytest.raises(Crash):
+        train(photo_config(photos, cache), tmp_path / "run", progress=False)
+    monkeypatch.undo()
+    train(photo_config(photos, cache), tmp_path / "run", resume=True, progress=False)
+    assert_same_weights(tmp_path / "run", reference)
+    workers = photo_config(photos, cache)
+    workers.data.num_workers = 2
+    assert_same_weights(train(workers, tmp_path / "workers", progress=False), reference)

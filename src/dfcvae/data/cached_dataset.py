@@ -20,7 +20,9 @@ class CachedImageDataset(Dataset):
     Item ``i`` is ``(image, label)``:
 
     - image: float32 tensor ``(C, H, W)`` in [0, 1], flipped left-right with probability 1/2
-      when ``flip`` is true (the random draw uses torch's generator, seeded per worker);
+      when ``flip`` is true (the random draw uses torch's generator, seeded per worker), unless
+      the key is ``(i, flip)``: a sampler that decides the flips itself (the train loader's
+      ResumableSampler, so that they depend on seed and epoch alone, not on workers or resumes);
     - label: int64 scalar class index (``label_kind == "class"``), float32 ``(A,)`` {0, 1}
       attribute vector (``"attributes"``), or int64 ``-1`` when unlabelled (``None``).
 
@@ -57,10 +59,13 @@ class CachedImageDataset(Dataset):
     def __len__(self) -> int:
         return self._count
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, bool]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, flip = key if isinstance(key, tuple) else (key, None)
         pixels = torch.from_numpy(np.array(self.images[index], copy=True))
         image = pixels.permute(2, 0, 1).float().div_(255.0)
-        if self.flip and torch.rand(()) < 0.5:
+        if flip is None:
+            flip = self.flip and bool(torch.rand(()) < 0.5)
+        if flip:
             image = image.flip(-1)
         return image, self._label(index)
 

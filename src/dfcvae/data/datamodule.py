@@ -102,6 +102,7 @@ class DFCVAEDataModule(lightning.LightningDataModule):
         sampler = ResumableSampler(
             self.train_set, num_replicas=world, rank=rank, shuffle=True, seed=self.seed,
             drop_last=True, current_epoch=(lambda: trainer.current_epoch) if trainer else None,
+            flips=self.train_set.flip,
         )  # fmt: skip
         if trainer is not None:
             sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
@@ -160,20 +161,30 @@ class DFCVAEDataModule(lightning.LightningDataModule):
         raise RuntimeError("call setup() before asking the DataModule about its images")
 
 
+FLIP_SEED = 2**40  # flips draw from seed FLIP_SEED + seed + epoch, the order from seed + epoch
+
+
 class ResumableSampler(DistributedSampler):
     """A DistributedSampler that shuffles by the Trainer's epoch and can resume part-way.
 
     ``current_epoch`` (the Trainer's) sets the shuffle of every pass after the first: Lightning's
     own ``set_epoch`` runs one ahead after a resume from a checkpoint written at an epoch's end
     in a ``max_steps`` run. ``resume(epoch, start)`` makes the next pass cover ``epoch`` from
-    index ``start`` of this process's shard.
+    index ``start`` of this process's shard. With ``flips``, it yields ``(index, flip)`` keys
+    instead of indices, each image's flip drawn by (seed, epoch) like the order, so a resumed run
+    flips the images an uninterrupted one would, whatever the number of workers.
     """
 
     def __init__(
-        self, *args: Any, current_epoch: Callable[[], int] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        current_epoch: Callable[[], int] | None = None,
+        flips: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.current_epoch = current_epoch
+        self.flips = flips
         self._resume: tuple[int, int] | None = None
         self._passes = 0
         self.pass_epoch = 0
@@ -191,7 +202,12 @@ class ResumableSampler(DistributedSampler):
             self.set_epoch(self.current_epoch())
         self._passes += 1
         self.pass_epoch = self.epoch  # set_epoch may run later, while this pass is being read
-        return iter(list(super().__iter__())[start:])
+        indices = list(super().__iter__())[start:]
+        if not self.flips:
+            return iter(indices)
+        draws = torch.Generator().manual_seed(FLIP_SEED + self.seed + self.epoch)
+        flipped = (torch.rand(len(self.dataset), generator=draws) < 0.5).tolist()
+        return iter([(i, flipped[i]) for i in indices])
 
 
 class ResumableLoader(DataLoader):
