@@ -47,13 +47,13 @@ class DemoPlan:
     loss is a per-element mean, so the paper's alpha = 1 lets the KL term swamp it on 32x32
     Fashion-MNIST (see the README's loss section); the PVAE keeps alpha = 1."""
 
-    steps: int = 1500
+    steps: int = 700
     batch_size: int = 64
-    classifier_steps: int = 400
-    kl_weight: float = 0.05
-    n_eval: int = 1000
-    n_tsne: int = 1000
-    svm_limit: int = 5000
+    classifier_steps: int = 300
+    kl_weight: float = 0.005
+    n_eval: int = 500
+    n_tsne: int = 500
+    svm_limit: int = 3000
     seed: int = 0
 
 
