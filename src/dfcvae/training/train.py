@@ -122,7 +122,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
                 f"it (weights_only=True: {detail[:120]})"
             )
         else:
-            reason = f"truncated or corrupt ({(lines or [type(error).__name__])[0][:160]})"
+            first = (lines or [type(error).__name__])[0].split(". ")[0]  # torch adds advice
+            reason = f"truncated or corrupt ({first[:160]})"
         raise RunDirError(f"{path}: {reason}") from None
     if not isinstance(checkpoint, dict) or not {"state_dict", "loops", "global_step"} <= set(
         checkpoint
