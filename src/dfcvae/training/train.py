@@ -41,8 +41,11 @@ M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 
 
 def is_launcher_rank_zero() -> bool:
-    """False inside the worker processes that Lightning's DDP launcher starts."""
-    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+    """False in every process but global rank 0: the workers that Lightning's DDP launcher
+    starts (LOCAL_RANK, NODE_RANK), and the other ranks under torchrun (RANK) or srun
+    (SLURM_PROCID), so that only one process claims the run directory."""
+    names = ("LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID")
+    return all(os.environ.get(name, "0") == "0" for name in names)
 
 
 def cpu_supports_bf16() -> bool:
