@@ -86,3 +86,30 @@ def test_existing_run_is_not_overwritten_without_force(tiny_run: Path, cache_dir
 def test_resume_without_checkpoint_is_one_line(tmp_path: Path, cache_dir: Path) -> None:
     with pytest.raises(RunDirError, match="last.ckpt is missing"):
         train(tiny_config("pvae", cache_dir), tmp_path / "new", resume=True, progress=False)
+
+
+def test_ctrl_c_mid_training_is_a_keyboard_interrupt_and_resumable(
+    tmp_path: Path, cache_dir: Path, monkeypatch
+) -> None:
+    """Lightning turns Ctrl-C into sys.exit(1) with SIGINT ignored; train() gives the caller a
+    KeyboardInterrupt back, Ctrl-C working again, and checkpoints that --resume continues."""
+    import signal
+
+    from dfcvae.training.module import DFCVAEModule
+
+    def press_ctrl_c(self, outputs, batch, batch_idx) -> None:
+        if self.global_step == 4:
+            raise KeyboardInterrupt
+
+    config = tiny_config("pvae", cache_dir, max_steps=6, val_batches=0,
+                         checkpoint_every_n_steps=2)  # fmt: skip
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(DFCVAEModule, "on_train_batch_end", press_ctrl_c, raising=False)
+        with pytest.raises(KeyboardInterrupt):
+            train(config, run, progress=False)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert not (run / "model.safetensors").exists()
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
+    train(config, run, resume=True, progress=False)
+    assert (run / "model.safetensors").is_file()

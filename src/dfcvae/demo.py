@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,6 +116,11 @@ def prepare_out(out: Path, plan: DemoPlan, force: bool) -> None:
     write_json(marker, {"plan": asdict(plan)})
 
 
+def say(message: str) -> None:
+    """One line per stage on stderr, progress bars or not, so a re-run shows what it reuses."""
+    print(f"dfcvae demo: {message}", file=sys.stderr, flush=True)
+
+
 def prepare_data(plan: DemoPlan, progress: bool) -> None:
     """Cache every split first, so missing files fail in one line before any training."""
     for split in ("train", "valid", "test"):
@@ -126,7 +132,9 @@ def train_demo_classifier(out: Path, plan: DemoPlan, accelerator: str, progress:
 
     folder = out / "classifier"
     if (folder / "metrics.json").is_file():
+        say(f"classifier: finished earlier, reusing {folder}")
         return folder
+    say(f"classifier: training {plan.classifier_steps} steps into {folder}")
     return train_classifier(
         DATASET, folder, image_size=IMAGE_SIZE, epochs=1000, max_steps=plan.classifier_steps,
         batch_size=128, seed=plan.seed, accelerator=accelerator, force=True, progress=progress,
@@ -138,9 +146,11 @@ def train_demo_model(name: str, out: Path, plan: DemoPlan, accelerator: str, pro
 
     run = out / "runs" / name
     if (run / MODEL_FILE).is_file():
+        say(f"{name}: finished earlier, reusing {run}")
         return run
     config = demo_config(name, plan, out, accelerator)
     resume = last_checkpoint(run) is not None
+    say(f"{name}: {'resuming' if resume else 'training'} {plan.steps} steps in {run}")
     return train(config, run, resume=resume, force=not resume, progress=progress)
 
 

@@ -13,6 +13,11 @@ from dfcvae.data import DataError
 from dfcvae.errors import DFCVAEError
 
 COMMAND_MODULES = [train_commands, analysis_commands, demo_commands]
+AFTER_INTERRUPT = {
+    "demo": "run the same command again to resume: finished stages are kept",
+    "train": "add --resume to the same command to continue from the last checkpoint",
+    "train-classifier": "run it again with --force to start over",
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -43,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dfcvae {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"dfcvae {args.command}: interrupted", file=sys.stderr)
+        hint = AFTER_INTERRUPT.get(args.command)
+        print(f"dfcvae {args.command}: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
     return 0

@@ -20,6 +20,7 @@ from dfcvae.loss_networks.classifier import (
     SmallClassifier,
     classifier_config_dict,
 )
+from dfcvae.training.interrupt import interruptible
 from dfcvae.training.train import prepare_run_dir, resolve_precision
 
 
@@ -108,12 +109,13 @@ def train_classifier(
         enable_progress_bar=progress,
         enable_model_summary=False,
     )
-    trainer.fit(
-        module,
-        DataLoader(train_set, shuffle=True, drop_last=True, **loader),
-        DataLoader(val_set, **loader),
-    )
-    (result,) = trainer.test(module, DataLoader(test_set, **loader), verbose=progress)
+    with interruptible(trainer):
+        trainer.fit(
+            module,
+            DataLoader(train_set, shuffle=True, drop_last=True, **loader),
+            DataLoader(val_set, **loader),
+        )
+        (result,) = trainer.test(module, DataLoader(test_set, **loader), verbose=progress)
     write_tensors(out / WEIGHTS_FILE, module.model.state_dict())
     write_json(out / "config.json", classifier_config_dict(config))
     write_json(out / "metrics.json", {"test_accuracy": result["test/accuracy"],

@@ -32,6 +32,7 @@ from dfcvae.config import RunConfig
 from dfcvae.data import DFCVAEDataModule
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.io import CONFIG_FILE, MODEL_FILE, atomic_write, save_model, write_json
+from dfcvae.training.interrupt import interruptible
 from dfcvae.training.module import DFCVAEModule
 
 CHECKPOINT_DIR = "checkpoints"
@@ -409,7 +410,8 @@ def train(
         write_json(out / CONFIG_FILE, config.to_dict())
     earlier_logs = keep_earlier_logs(out) if resume and trainer.is_global_zero else None
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
+        with interruptible(trainer):
+            trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
         if trainer.is_global_zero:
             save_model(out, module.vae, config)
     except OSError as error:  # the disk filled up, or the folder went away, while training
