@@ -118,8 +118,12 @@ def test_the_classifier_space_of_a_run_s_own_loss_network_comes_with_a_note(two_
     dfc = tmp_path / "dfc-classifier"
     shutil.copytree(two_runs[1], dfc)
     run_config = json.loads((dfc / "config.json").read_text())
-    run_config["loss"].update(reconstruction="feature", loss_network="classifier",
-                              layers=["relu1", "relu2"], loss_weights=str(classifier))
+    run_config["loss"].update(
+        reconstruction="feature",
+        loss_network="classifier",
+        layers=["relu1", "relu2"],
+        loss_weights=str(classifier),
+    )
     (dfc / "config.json").write_text(json.dumps(run_config))
     metrics = evaluate([two_runs[0], dfc], n=8, feature_spaces=("classifier",), use_lpips=False,
                        progress=False)  # fmt: skip

@@ -46,7 +46,7 @@ def test_laplacian_variance_of_rgb_uses_the_luma():
 
 def test_psnr_ssim_and_mse_per_image():
     target = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(2))
-    noisy = (target + 0.1 * torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(3)))
+    noisy = target + 0.1 * torch.randn(4, 1, 32, 32, generator=torch.Generator().manual_seed(3))
     noisy = noisy.clamp(0, 1)
     mse = mse_per_image(noisy, target)
     assert mse.shape == (4,)

@@ -67,8 +67,11 @@ def test_quick_demo_interrupted_resumes_and_writes_the_report(tmp_path: Path) ->
     assert "pvae: resuming 60 steps" in first.stderr
     assert "dfc-classifier: training 60 steps" in first.stderr
     assert classifier.stat().st_mtime_ns == trained_at
-    steps = [int(row["step"]) for row in csv.DictReader(
-        (out / "runs" / "pvae" / "logs" / "metrics.csv").open()) if row.get("train/total_step")]
+    steps = [
+        int(row["step"])
+        for row in csv.DictReader((out / "runs" / "pvae" / "logs" / "metrics.csv").open())
+        if row.get("train/total_step")
+    ]
     assert max(steps) == 59 and len(steps) == len(set(steps))  # merged logs, no step twice
 
     summary = json.loads((out / "summary.json").read_text())

@@ -65,6 +65,7 @@ PAIRED = ("mse", "psnr", "ssim", "lpips", "blur_reconstructions")
 
 def check_same_data(runs: Sequence[Run], names: Sequence[str]) -> None:
     """Runs are compared on the same images: same data set, crop, size and channels."""
+
     def key(run: Run) -> tuple:
         d, m = run.config.data, run.config.model
         return (d.dataset, d.root, d.crop, d.labels_file, m.image_size, m.channels)

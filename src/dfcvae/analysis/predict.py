@@ -165,4 +165,3 @@ def _pad_columns(positives: np.ndarray, width: int) -> np.ndarray:
         return positives[:, :width]
     pad = np.zeros((positives.shape[0], width - positives.shape[1]), dtype=bool)
     return np.concatenate([positives, pad], axis=1)
-

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dfcvae {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = AFTER_INTERRUPT.get(args.command)
-        print(f"dfcvae {args.command}: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        hint = f"; {AFTER_INTERRUPT[args.command]}" if args.command in AFTER_INTERRUPT else ""
+        print(f"dfcvae {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     return 0

@@ -49,6 +49,7 @@ def parse_floats(text: str, option: str) -> list[float]:
 @contextlib.contextmanager
 def one_line_warnings(command: str) -> Iterator[None]:
     """Warnings (a resized image, an attribute without vector) as one line each on stderr."""
+
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"dfcvae {command}: note: {message}", file=sys.stderr)
 
@@ -279,16 +280,24 @@ def register(commands: argparse._SubParsersAction) -> None:
                     batch_size=256)  # fmt: skip
     p.add_argument("--vectors", help="attribute-vectors file (default RUN/analysis/...)")
 
-    p = add_command(commands, "evaluate", cmd_evaluate,
-                    "MSE, PSNR, SSIM, blur, LPIPS, Fréchet distances and paired t-tests "
-                    "between runs on the same test images", out="JSON file (metrics.json)")
+    p = add_command(
+        commands,
+        "evaluate",
+        cmd_evaluate,
+        "MSE, PSNR, SSIM, blur, LPIPS, Fréchet distances and paired t-tests "
+        "between runs on the same test images",
+        out="JSON file (metrics.json)",
+    )
     p.add_argument("runs", metavar="RUN", nargs="+")
     p.add_argument("--split", default="test", choices=("train", "valid", "test"))
     p.add_argument("--n", type=int, default=1000, help="test images (and samples) per run")
     p.add_argument("--temperature", type=float, default=1.0, help="T of the samples")
-    p.add_argument("--feature-space", action="append",
-                   choices=("inception", "mobilenet_v2", "classifier"),
-                   help="Fréchet feature space (repeatable; default all that are available)")
+    p.add_argument(
+        "--feature-space",
+        action="append",
+        choices=("inception", "mobilenet_v2", "classifier"),
+        help="Fréchet feature space (repeatable; default all that are available)",
+    )
     p.add_argument("--classifier", help="train-classifier folder for the classifier space")
     p.add_argument("--no-lpips", action="store_true")
     p.add_argument("--limit", type=int, help="first N images of the split")
@@ -308,6 +317,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--attribute", help="attribute to edit (default Smiling, else the longest)")
     p.add_argument("--limit", type=int, help="first N images per split for vectors and SVMs")
-    p.add_argument("--feature-space", action="append",
-                   choices=("inception", "mobilenet_v2", "classifier"))
+    p.add_argument(
+        "--feature-space", action="append", choices=("inception", "mobilenet_v2", "classifier")
+    )
     p.add_argument("--classifier", help="train-classifier folder for the classifier space")

@@ -216,14 +216,22 @@ def gather_run(gather: Gatherer, name: str, opts: ReportOptions) -> None:
         found["edit"] = gather.get(name, "edit", lambda p: artifacts.write_edit(
             gather.run(name), p, attribute, strengths=opts.strengths, n=min(opts.n_grid, 8),
             vectors=vectors, split=opts.split, progress=opts.progress, **common))  # fmt: skip
-        found["correlation"] = gather.get(name, "correlation", lambda p: (
-            artifacts.write_correlation(vectors, p, title=f"{name}: attribute vectors")))
+        found["correlation"] = gather.get(
+            name,
+            "correlation",
+            lambda p: artifacts.write_correlation(vectors, p, title=f"{name}: attribute vectors"),
+        )
     else:
         reason = data.problems.get(name, {}).get("vectors", "no attribute vectors")
         gather.problem(name, "edit", reason)
         gather.problem(name, "correlation", reason)
-    predictions = gather.get(name, "predictions", lambda p: artifacts.write_predictions(
-        gather.run(name), p, limit=opts.limit, progress=opts.progress, **big_batches))
+    predictions = gather.get(
+        name,
+        "predictions",
+        lambda p: artifacts.write_predictions(
+            gather.run(name), p, limit=opts.limit, progress=opts.progress, **big_batches
+        ),
+    )
     if predictions is not None:
         data.predictions[name] = read_predictions_csv(predictions)
     data.images[name] = {kind: path for kind, path in found.items() if path is not None}

@@ -97,9 +97,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         line = f"{name:<{width}}  " + "  ".join(
             f"{format_number(result[c]['mean']) if c in result else 'n/a':>12}" for c in columns
         )
-        line += "".join(
-            f"  {format_number(result['frechet'][s]['samples']):>16}" for s in spaces
-        )
+        line += "".join(f"  {format_number(result['frechet'][s]['samples']):>16}" for s in spaces)
         lines.append(line)
     lines.append(f"Laplacian variance of the original images: {format_number(originals)}")
     for space, info in metrics.get("feature_spaces", {}).items():
