@@ -54,7 +54,7 @@ def test_classifier_trains_and_serves_as_loss_network(capsys, tmp_path: Path, ca
     )  # fmt: skip
     assert code == 0, err
     metrics = json.loads((classifier / "metrics.json").read_text())
-    assert metrics["test_accuracy"] > 0.5  # ten classes: chance is 0.1
+    assert metrics["test_accuracy"] > 0.65  # ten classes: chance is 0.1
     run = tmp_path / "run"
     code, _, err = run_cli(
         capsys, "train", "--preset", "vae-classifier", "--loss-weights", str(classifier),

@@ -49,7 +49,13 @@ class ClassifierModule(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        """Adam with a one-cycle schedule: the learning rate ends near zero, so the weights
+        settle and BatchNorm's running statistics (what the frozen loss network uses) fit them."""
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=self.lr, total_steps=int(self.trainer.estimated_stepping_batches)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 def train_classifier(
@@ -62,7 +68,7 @@ def train_classifier(
     epochs: int = 2,
     max_steps: int = -1,
     batch_size: int = 128,
-    lr: float = 2e-3,
+    lr: float = 5e-3,
     seed: int = 0,
     limit: int | None = None,
     cache_dir: str | None = None,
