@@ -85,5 +85,5 @@ def test_an_endpoint_of_the_wrong_size_is_resized_with_a_note(tiny_run, tmp_path
     assert main(["interpolate", str(tiny_run), "--left", str(image), "--right", "0",
                  "--steps", "3", "-o", str(out)]) == 0  # fmt: skip
     err = capsys.readouterr().err
-    assert "dfcvae interpolate: note:" in err and "40x50 resized to the model's 32x32" in err
+    assert "dfcvae interpolate: warning:" in err and "40x50 resized to the model's 32x32" in err
     assert grid_shape(out) == (1, 3)

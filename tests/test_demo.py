@@ -67,6 +67,7 @@ def test_quick_demo_interrupted_resumes_and_writes_the_report(tmp_path: Path) ->
     assert "pvae: resuming 60 steps" in first.stderr
     assert "dfc-classifier: training 60 steps" in first.stderr
     assert classifier.stat().st_mtime_ns == trained_at
+    assert "exists and is not empty" not in first.stderr  # resuming reuses the folder on purpose
     steps = [
         int(row["step"])
         for row in csv.DictReader((out / "runs" / "pvae" / "logs" / "metrics.csv").open())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import NoReturn
 
 from dfcvae.cli import analysis_commands, demo_commands, train_commands
@@ -38,14 +40,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def one_line_warnings(command: str) -> Iterator[None]:
+    """Warnings (random loss-network weights, a resized image, a skipped checkpoint) as one line
+    each on stderr; the ones nobody can act on are dropped."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"dfcvae {command}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        # Lightning's own use of a deprecated torch API.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    # Lightning's own use of a deprecated torch API, nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     try:
-        args.func(args)
+        with one_line_warnings(args.command):
+            args.func(args)
     except (DFCVAEError, DataError) as error:
         print(f"dfcvae {args.command}: error: {error}", file=sys.stderr)
         return 2

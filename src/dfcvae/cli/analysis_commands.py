@@ -5,11 +5,8 @@ tsne | attribute-correlation | evaluate | report``: thin shells over ``dfcvae.an
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 from dfcvae.errors import ConfigError
@@ -44,20 +41,6 @@ def parse_floats(text: str, option: str) -> list[float]:
         return [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ConfigError(f"{option} {text!r}: give numbers separated by commas") from None
-
-
-@contextlib.contextmanager
-def one_line_warnings(command: str) -> Iterator[None]:
-    """Warnings (a resized image, an attribute without vector) as one line each on stderr."""
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        print(f"dfcvae {command}: note: {message}", file=sys.stderr)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.showwarning = show
-        yield
 
 
 def options(args: argparse.Namespace) -> dict:
@@ -199,14 +182,6 @@ def cmd_report(args: argparse.Namespace) -> None:
     wrote(out)
 
 
-def with_warnings(func):
-    def run(args: argparse.Namespace) -> None:
-        with one_line_warnings(args.command):
-            func(args)
-
-    return run
-
-
 def add_common(p: argparse.ArgumentParser, batch_size: int = 64) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--batch-size", type=int, default=batch_size)
@@ -221,7 +196,7 @@ def add_command(commands, name: str, func, help: str, batch_size: int = 64, out:
         p.add_argument("run", metavar="RUN", help="run directory made by `dfcvae train`")
     p.add_argument("-o", "--out", help=out or "output file (default RUN/analysis/...)")
     add_common(p, batch_size)
-    p.set_defaults(func=with_warnings(func))
+    p.set_defaults(func=func)
     return p
 
 

@@ -410,7 +410,9 @@ def train(
         write_json(out / CONFIG_FILE, config.to_dict())
     earlier_logs = keep_earlier_logs(out) if resume and trainer.is_global_zero else None
     try:
-        with interruptible(trainer):
+        with interruptible(trainer), warnings.catch_warnings():
+            if resume:  # the run directory is reused on purpose: checkpoints kept, logs merged
+                warnings.filterwarnings("ignore", message=r".*directory .* exists and is not empty")
             trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
         if trainer.is_global_zero:
             save_model(out, module.vae, config)
