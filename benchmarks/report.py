@@ -25,6 +25,11 @@ H100_BF16_DENSE_FLOPS = 989e12  # H100 SXM, dense bf16 (NVIDIA's datasheet)
 HOST_OVERHEAD_S = 5e-3  # assumed host time per GPU step (Lightning's loop, ~200 launches)
 
 
+
+def machine_state(before: dict, after: dict) -> str:
+    busy = max(before.get("other_cores", 0.0), after.get("other_cores", 0.0))
+    return "The machine was idle" if busy < 0.1 else "The machine was shared, not idle"
+
 def write_markdown(results: dict, out: Path) -> None:
     generated = "\n".join([BEGIN, render(results), END])
     text = out.read_text() if out.is_file() else ""
@@ -198,7 +203,7 @@ def conditions(results: dict) -> list[str]:
         + ", ".join(f"{k} {v['gflops']:.1f} GFLOP/s (n={v['n']})" for k, v in peaks.items()),
         f"- Run {results.get('started')} to {results.get('finished')} with "
         f"`{results.get('command')}`",
-        f"- The machine was shared, not idle: other processes kept "
+        f"- {machine_state(before, after)}: other processes kept "
         f"{before.get('other_cores', float('nan')):.1f} of its cores busy just before the run "
         f"and {after.get('other_cores', float('nan')):.1f} just after"
         + (
