@@ -25,10 +25,10 @@ H100_BF16_DENSE_FLOPS = 989e12  # H100 SXM, dense bf16 (NVIDIA's datasheet)
 HOST_OVERHEAD_S = 5e-3  # assumed host time per GPU step (Lightning's loop, ~200 launches)
 
 
-
 def machine_state(before: dict, after: dict) -> str:
     busy = max(before.get("other_cores", 0.0), after.get("other_cores", 0.0))
     return "The machine was idle" if busy < 0.1 else "The machine was shared, not idle"
+
 
 def write_markdown(results: dict, out: Path) -> None:
     generated = "\n".join([BEGIN, render(results), END])
