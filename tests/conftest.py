@@ -48,3 +48,15 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
 
     out = tmp_path_factory.mktemp("runs") / "pvae"
     return train(tiny_config("pvae", cache_dir), out, progress=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small models on a shared 2-core machine: one thread avoids oversubscription stalls.
+    Modules that want it: ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

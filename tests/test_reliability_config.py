@@ -26,14 +26,7 @@ from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.train import build_trainer
 from tests.conftest import needs_fashion_mnist
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models on a shared 2-core machine: one thread avoids oversubscription stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def one_error_line(capsys: pytest.CaptureFixture, *argv: str) -> str:

@@ -39,19 +39,10 @@ from dfcvae.training.train import (
 from tests.conftest import needs_fashion_mnist, tiny_config
 from tests.data_fixtures import name_in_split
 
-pytestmark = needs_fashion_mnist
+pytestmark = [needs_fashion_mnist, pytest.mark.usefixtures("one_thread")]
 
 STEPS = 24  # an epoch and a half
 EVERY = 5  # step checkpoints at 5, 10, 15, 20; epoch checkpoints at 16 and (stopped) 24
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread avoids oversubscription stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def config(cache: Path, **train):
