@@ -19,6 +19,7 @@ from dfcvae.errors import ConfigError
 IMAGE_SIZES = (32, 64, 128)
 RECONSTRUCTIONS = ("pixel", "feature", "mix", "ssim-colour")
 PIXEL_LOSSES = ("sse", "bce")
+KL_REDUCTIONS = ("mean", "sum")
 PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
 MAX_PARAMETERS = 2**28  # about 1 GiB of fp32 weights; the paper's VAE has 2.3 million
 
@@ -83,9 +84,11 @@ class LossConfig:
 
     reconstruction:
       pixel        summed squared error (or BCE) per image, averaged over the batch (PVAE)
-      feature      feature perceptual loss: sum_l w_l * mean((phi_l(x) - phi_l(x_hat))^2)
-      mix          pixel_weight * pixel + feature (seed 004)
+      feature      feature perceptual loss: sum_l w_l * mean((s * (phi_l(x) - phi_l(x_hat)))^2)
+      mix          pixel_weight * per-element mean squared error + feature (seed 004)
       ssim-colour  (1 - SSIM) + colour_weight * MSE of 3x3 average-pooled images (seed 003)
+    kl_reduction: "mean" averages the KL over the batch; "sum" sums it, as the original code.
+    feature_scale: s above; None takes the loss network's own (docs/loss-scale.md).
     """
 
     reconstruction: str = "feature"
@@ -96,6 +99,8 @@ class LossConfig:
     loss_weights: str | None = None
     loss_input_size: int | None = None
     kl_weight: float = 1.0
+    kl_reduction: str = "sum"
+    feature_scale: float | None = None
     recon_weight: float = 0.5
     pixel_weight: float = 1.0
     colour_weight: float = 1.0
@@ -113,6 +118,14 @@ class LossConfig:
             )
         if self.pixel not in PIXEL_LOSSES:
             raise ConfigError(f"loss.pixel={self.pixel!r}: choose one of {', '.join(PIXEL_LOSSES)}")
+        if self.kl_reduction not in KL_REDUCTIONS:
+            raise ConfigError(
+                f"loss.kl_reduction={self.kl_reduction!r}: choose one of {', '.join(KL_REDUCTIONS)}"
+            )
+        if self.feature_scale is not None and not (
+            math.isfinite(self.feature_scale) and self.feature_scale > 0
+        ):
+            raise ConfigError(f"loss.feature_scale={self.feature_scale}: must be a number > 0")
         for name in ("kl_weight", "recon_weight", "pixel_weight", "colour_weight"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:

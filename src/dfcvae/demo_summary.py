@@ -45,6 +45,9 @@ def summarise(out: Path, report: Path, seconds: float) -> dict[str, Any]:
             "blur_reconstructions": result["blur_reconstructions"]["mean"],
             "blur_samples": result["blur_samples"]["mean"],
             "mse": result["mse"]["mean"],
+            "ssim": result["ssim"]["mean"],
+            "active_units": result.get("active_units"),
+            "kl_per_image": result.get("kl", {}).get("mean"),
             "frechet_samples": {s: v["samples"] for s, v in result["frechet"].items()},
             **_svm(files, name),
         }
@@ -73,6 +76,10 @@ def format_summary(summary: dict[str, Any]) -> str:
             verdict = "sharper" if test["mean_difference"] > 0 else "blurrier"
             line += f"  {verdict} than the PVAE: t = {test['t']:.2f}, p = {test['p']:.2g}"
         lines.append(line)
+    lines.append("Active latent units (0 means KL collapse) and KL per image:")
+    for name, m in summary["models"].items():
+        if m.get("active_units") is not None:
+            lines.append(f"  {name:<15} {m['active_units']} units, KL {m['kl_per_image']:.1f}")
     lines.append("Fréchet distance of samples to test images (lower is better):")
     for name, m in summary["models"].items():
         spaces = ", ".join(f"{s} {v:.2f}" for s, v in m["frechet_samples"].items() if v is not None)

@@ -1,10 +1,14 @@
 """The DFC-VAE objective: total = alpha * KL + beta * reconstruction.
 
-Reductions (the most asked-about point in other ports):
-- ``kl_divergence``: summed over latent dimensions, averaged over the batch.
-- ``pixel_loss``: squared error (or BCE) summed over pixels of an image, averaged over the batch.
-- ``feature_loss``: for each loss-network layer l, mean((phi_l(x) - phi_l(x_hat))^2) over every
-  element (batch, channel, height, width), weighted by w_l and summed over layers.
+Reductions (the most asked-about point in other ports; docs/loss-scale.md derives the defaults):
+- ``kl_divergence``: summed over latent dimensions, averaged over the batch. With
+  ``loss.kl_reduction = "sum"`` (the feature presets) the total uses it times the batch size:
+  summed over the batch, as the original code's KLDCriterion.
+- ``pixel_loss``: squared error (or BCE) summed over pixels of an image, averaged over the batch
+  (PVAE); the ``mix`` reconstruction uses its per-element mean instead (seed 004).
+- ``feature_loss``: for each loss-network layer l, mean((s * phi_l(x) - s * phi_l(x_hat))^2) over
+  every element (batch, channel, height, width), weighted by w_l and summed over layers; s is the
+  loss network's feature scale (VGG19: the Caffe input scale of the original code).
 - ``ssim_colour_loss``: (1 - mean SSIM) + colour_weight * mean squared error of 3x3
   average-pooled images (seed 003).
 """
@@ -29,12 +33,17 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return per_image.mean()
 
 
-def pixel_loss(recon_logits: torch.Tensor, x: torch.Tensor, kind: str = "sse") -> torch.Tensor:
-    """Per-image sum over pixels, averaged over the batch. x in [0, 1]; logits before sigmoid."""
+def pixel_loss(
+    recon_logits: torch.Tensor, x: torch.Tensor, kind: str = "sse", per_element: bool = False
+) -> torch.Tensor:
+    """Per-image sum over pixels, averaged over the batch (or, with ``per_element``, the mean
+    over every element). x in [0, 1]; logits before sigmoid."""
     if kind == "bce":
         per_pixel = F.binary_cross_entropy_with_logits(recon_logits, x, reduction="none")
     else:
         per_pixel = (torch.sigmoid(recon_logits) - x).pow(2)
+    if per_element:
+        return per_pixel.mean()
     return per_pixel.flatten(1).sum(1).mean()
 
 
@@ -42,14 +51,15 @@ def feature_loss(
     target_features: list[torch.Tensor],
     recon_features: list[torch.Tensor],
     weights: list[float] | None = None,
+    scale: float = 1.0,
 ) -> torch.Tensor:
-    """sum_l w_l * mean((phi_l(x) - phi_l(x_hat))^2) over the given layers."""
+    """sum_l w_l * mean((scale * (phi_l(x) - phi_l(x_hat)))^2) over the given layers."""
     weights = weights or [1.0] * len(target_features)
     terms = [
         w * F.mse_loss(r.float(), t.float())
         for w, t, r in zip(weights, target_features, recon_features)
     ]
-    return torch.stack(terms).sum()
+    return scale**2 * torch.stack(terms).sum()
 
 
 def ssim_colour_loss(recon: torch.Tensor, x: torch.Tensor, colour_weight: float = 1.0):
@@ -61,8 +71,9 @@ def ssim_colour_loss(recon: torch.Tensor, x: torch.Tensor, colour_weight: float 
 
 @dataclass
 class LossTerms:
-    """total = kl_weight * kl + recon_weight * reconstruction; ``parts`` holds the pieces of the
-    reconstruction term (pixel, feature, ssim, colour) where they apply."""
+    """total = kl_weight * kl * (batch size, with kl_reduction "sum") + recon_weight *
+    reconstruction. ``kl`` is the mean KL per image; ``parts`` holds the pieces of the
+    reconstruction term (pixel, feature) where they apply."""
 
     total: torch.Tensor
     kl: torch.Tensor
@@ -100,11 +111,19 @@ class DFCVAELoss(nn.Module):
         scale = min(1.0, step / warmup) if warmup > 0 else 1.0
         return self.config.kl_weight * scale
 
+    @property
+    def feature_scale(self) -> float:
+        """loss.feature_scale when set, else the loss network's own (docs/loss-scale.md)."""
+        if self.config.feature_scale is not None:
+            return self.config.feature_scale
+        return self.loss_network.feature_scale if self.loss_network is not None else 1.0
+
     def feature_term(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
         network = self.loss_network
         with torch.no_grad():
             target = network(x)
-        return feature_loss(target, network(recon), self.config.layer_weights or None)
+        weights = self.config.layer_weights or None
+        return feature_loss(target, network(recon), weights, self.feature_scale)
 
     def forward(self, x: torch.Tensor, out: VAEOutput, step: int = 0) -> LossTerms:
         """x: (N, C, H, W) in [0, 1]; out: the model's output for x."""
@@ -115,12 +134,13 @@ class DFCVAELoss(nn.Module):
         elif cfg.reconstruction == "feature":
             reconstruction = self.feature_term(x, out.recon)
         elif cfg.reconstruction == "mix":
-            parts["pixel"] = pixel_loss(out.recon_logits, x, cfg.pixel)
+            parts["pixel"] = pixel_loss(out.recon_logits, x, cfg.pixel, per_element=True)
             parts["feature"] = self.feature_term(x, out.recon)
             reconstruction = cfg.pixel_weight * parts["pixel"] + parts["feature"]
         else:
             reconstruction = ssim_colour_loss(out.recon, x, cfg.colour_weight)
         kl = kl_divergence(out.mu.float(), out.logvar.float())
         alpha = self.kl_weight(step)
-        total = alpha * kl + cfg.recon_weight * reconstruction
+        batch_kl = kl * x.shape[0] if cfg.kl_reduction == "sum" else kl
+        total = alpha * batch_kl + cfg.recon_weight * reconstruction
         return LossTerms(total, kl, reconstruction, alpha, parts)

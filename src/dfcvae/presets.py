@@ -18,15 +18,24 @@ VGG19_RELUS = [
     "relu5_1", "relu5_2", "relu5_3", "relu5_4",
 ]  # fmt: skip
 
+# Chosen on Fashion-MNIST by benchmarks/loss_defaults.py; docs/loss-scale.md has the sweeps.
+SSIM_COLOUR_KL_WEIGHT = 0.01
+MIX_KL_WEIGHT = 0.001
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # Plain VAE with a pixel loss: the paper's baseline.
-    "pvae": {"loss": {"reconstruction": "pixel", "pixel": "sse", "recon_weight": 1.0}},
-    "pvae-bce": {"loss": {"reconstruction": "pixel", "pixel": "bce", "recon_weight": 1.0}},
-    # The paper's DFC-VAEs: VGG19 loss network, alpha = 1, beta = 0.5.
+    # Plain VAE with a pixel loss, the paper's baseline: the per-image ELBO (KL averaged over the
+    # batch, squared error summed over an image's pixels), alpha = beta = 1.
+    "pvae": {"loss": {"reconstruction": "pixel", "pixel": "sse", "recon_weight": 1.0,
+                      "kl_reduction": "mean"}},
+    "pvae-bce": {"loss": {"reconstruction": "pixel", "pixel": "bce", "recon_weight": 1.0,
+                          "kl_reduction": "mean"}},
+    # The paper's DFC-VAEs: VGG19 loss network, alpha = 1, beta = 0.5 with the original code's
+    # reductions (KL summed over the batch, features on Caffe's 0-255 scale): docs/loss-scale.md.
     "vae-123": {"loss": {"loss_network": "vgg19", "layers": ["relu1_1", "relu2_1", "relu3_1"]}},
     "vae-345": {"loss": {"loss_network": "vgg19", "layers": ["relu3_1", "relu4_1", "relu5_1"]}},
     "vae-all": {"loss": {"loss_network": "vgg19", "layers": VGG19_RELUS}},
     # ImageNet MobileNetV2 as loss network (weights available offline); taps at 1/2, 1/4, 1/8.
+    # The same form as the paper's presets, with MobileNetV2's own feature scale.
     "vae-mobilenet": {
         "loss": {"loss_network": "mobilenet_v2", "layers": ["block1", "block3", "block6"]}
     },
@@ -34,17 +43,22 @@ PRESETS: dict[str, dict[str, Any]] = {
     "vae-classifier": {
         "loss": {"loss_network": "classifier", "layers": ["relu1", "relu2", "relu3"]}
     },
-    # SSIM plus colour loss instead of a feature loss (seed 003).
-    "ssim-colour": {"loss": {"reconstruction": "ssim-colour", "recon_weight": 1.0}},
-    # Pixel plus VGG19 feature loss over five relus (seed 004).
+    # SSIM plus colour loss instead of a feature loss (seed 003); alpha from docs/loss-scale.md.
+    "ssim-colour": {"loss": {"reconstruction": "ssim-colour", "recon_weight": 1.0,
+                             "kl_reduction": "mean", "kl_weight": SSIM_COLOUR_KL_WEIGHT}},
+    # Pixel plus VGG19 feature loss over five relus (seed 004): 0.5 * (pixel MSE + feature MSE),
+    # both per-element means of plain features, plus alpha * KL averaged over the batch.
     "vae-mix": {
         "loss": {
             "reconstruction": "mix",
             "loss_network": "vgg19",
             "layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+            "kl_reduction": "mean",
+            "feature_scale": 1.0,
+            "kl_weight": MIX_KL_WEIGHT,
         }
     },
-}
+}  # fmt: skip
 
 
 def config_from_preset(name: str, overrides: dict[str, Any] | None = None) -> RunConfig:

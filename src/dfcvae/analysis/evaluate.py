@@ -1,7 +1,8 @@
 """``evaluate``: compare runs on the same test images, with numbers a reader can trust.
 
 Per run: reconstruction MSE, PSNR and SSIM; blur (Laplacian variance) of the reconstructions and
-of samples, beside the originals'; LPIPS when its weights are here; Fréchet distances between
+of samples, beside the originals'; the KL per image and the number of active latent units
+(``dfcvae.collapse``), so that a collapsed posterior is never silent; LPIPS when its weights are here; Fréchet distances between
 real test images and samples (and reconstructions) in each available feature space, each named
 by its space. Between runs: paired t-tests on the same images. Metrics that cannot be computed
 are listed under ``unavailable`` with the reason, never dropped silently.
@@ -29,7 +30,7 @@ from dfcvae.analysis.feature_spaces import (
 )
 from dfcvae.analysis.frechet import frechet_distance
 from dfcvae.analysis.grids import prior_codes
-from dfcvae.analysis.latents import decode, encode
+from dfcvae.analysis.latents import decode, encode_posterior
 from dfcvae.analysis.perceptual import lpips_network, lpips_per_image
 from dfcvae.analysis.quality import (
     laplacian_variance,
@@ -47,6 +48,7 @@ from dfcvae.analysis.runs import (
     run_names,
     stack_images,
 )
+from dfcvae.collapse import ACTIVE_THRESHOLD, active_units, kl_per_image
 from dfcvae.errors import ConfigError
 
 FEATURE_SPACES = ("inception", "mobilenet_v2", "classifier")
@@ -59,6 +61,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "lpips": ("reconstruction LPIPS (AlexNet)", "lower"),
     "blur_reconstructions": ("Laplacian variance of reconstructions (sharpness)", "higher"),
     "blur_samples": ("Laplacian variance of samples (sharpness)", "higher"),
+    "kl": ("KL divergence per image (nats)", "neither"),
 }
 PAIRED = ("mse", "psnr", "ssim", "lpips", "blur_reconstructions")
 
@@ -203,7 +206,8 @@ def evaluate(
     results: dict[str, dict[str, Any]] = {}
     pairs = list(zip(runs, names, strict=True))
     for run, name in tqdm(pairs, desc="evaluating runs", disable=not progress):
-        recon = decode(run.model, encode(run.model, originals, batch_size), batch_size)
+        mu, logvar = encode_posterior(run.model, originals, batch_size)
+        recon = decode(run.model, mu, batch_size)
         z = prior_codes(len(indices), run.config.model.latent_dim, temperature, seed + 1)
         samples = decode(run.model, z, batch_size)
         values = {
@@ -212,6 +216,7 @@ def evaluate(
             "ssim": ssim_per_image(recon, originals),
             "blur_reconstructions": laplacian_variance(recon),
             "blur_samples": laplacian_variance(samples),
+            "kl": kl_per_image(mu, logvar),
         }
         if lpips_net is not None:
             chunks = zip(recon.split(batch_size), originals.split(batch_size), strict=True)
@@ -231,6 +236,8 @@ def evaluate(
             "loss_network": config.loss.loss_network if config.loss.uses_loss_network else None,
             "layers": list(config.loss.layers) if config.loss.uses_loss_network else None,
             **{metric: summary(v) for metric, v in values.items()},
+            "active_units": active_units(mu),
+            "latent_dim": int(mu.shape[1]),
             "frechet": frechet,
         }
         per_image[name] = {metric: v.tolist() for metric, v in values.items()}
@@ -261,6 +268,7 @@ def evaluate(
             "image_size": runs[0].config.model.image_size,
             "indices": indices,
             "originals": {"blur": summary(per_image["originals"]["blur"])},
+            "active_threshold": ACTIVE_THRESHOLD,
             "runs": results,
             "feature_spaces": {
                 name: {"description": space.description, "weights": space.source}

@@ -1,4 +1,4 @@
-"""Latent codes: the encoder's mean mu for batches of images or for a whole split."""
+"""Latent codes: the encoder's mean mu (and log-variance) for batches of images or a split."""
 
 from __future__ import annotations
 
@@ -10,11 +10,20 @@ from dfcvae.model import DFCVAE
 
 
 @torch.no_grad()
+def encode_posterior(
+    model: DFCVAE, images: torch.Tensor, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, logvar) of q(z|x) for each image: (N, C, H, W) in [0, 1] -> two (N, latent_dim)
+    float32 tensors on the CPU."""
+    device = next(model.parameters()).device
+    parts = [model.encode(chunk.to(device)) for chunk in images.split(batch_size)]
+    mu = torch.cat([mu.float().cpu() for mu, _ in parts])
+    return mu, torch.cat([logvar.float().cpu() for _, logvar in parts])
+
+
 def encode(model: DFCVAE, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """mu of each image: (N, C, H, W) in [0, 1] -> (N, latent_dim) float32 on the CPU."""
-    device = next(model.parameters()).device
-    parts = [model.encode(chunk.to(device))[0].float().cpu() for chunk in images.split(batch_size)]
-    return torch.cat(parts)
+    return encode_posterior(model, images, batch_size)[0]
 
 
 @torch.no_grad()

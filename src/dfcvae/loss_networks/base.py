@@ -36,6 +36,10 @@ class LossNetworkSpec:
     std: tuple[float, ...] = IMAGENET_STD
     in_channels: int = 3
     min_size: int = 32
+    # Multiplies the feature maps inside the feature perceptual loss (so the squared error by its
+    # square); it puts a network's features on the scale its loss weights were set for.
+    # docs/loss-scale.md derives each value.
+    feature_scale: float = 1.0
 
     def check_layers(self, layers: list[str]) -> None:
         if not layers:
@@ -73,6 +77,7 @@ class LossNetwork(nn.Module):
         self.in_channels = spec.in_channels
         self.input_size = input_size
         self.min_size = spec.min_size
+        self.feature_scale = spec.feature_scale
         indices = [spec.layers[layer] for layer in layers]
         self.taps = indices
         self.features = spec.build(state_dict)[: max(indices) + 1]

@@ -11,8 +11,14 @@ from torchvision.models import VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
 from dfcvae.errors import WeightsError
-from dfcvae.loss_networks.base import LossNetworkSpec
+from dfcvae.loss_networks.base import IMAGENET_STD, LossNetworkSpec
 from dfcvae.loss_networks.weights import WeightSource
+
+
+# The original code fed Caffe's VGG19 0-255 BGR pixels minus the mean pixel, with no division by a
+# std; torchvision's VGG19 sees (x - mean) / std. The same image therefore reaches it about
+# 255 * std ~ 57.6 times smaller, and so do its activations: docs/loss-scale.md.
+CAFFE_FEATURE_SCALE = 255 * sum(IMAGENET_STD) / len(IMAGENET_STD)
 
 
 def _relu_indices() -> dict[str, int]:
@@ -54,4 +60,5 @@ VGG19 = LossNetworkSpec(
         url=VGG19_Weights.IMAGENET1K_V1.url,
     ),
     min_size=32,
+    feature_scale=CAFFE_FEATURE_SCALE,
 )

@@ -54,9 +54,10 @@ def describe_run(config: RunConfig) -> str:
 
 
 def best_indices(values: list[float | None], better: str) -> set[int]:
-    """Where the best value is; none when fewer than two values differ."""
+    """Where the best value is; none when fewer than two values differ, or when neither higher
+    nor lower is better (the KL per image)."""
     present = [v for v in values if v is not None]
-    if len(set(present)) < 2:
+    if len(set(present)) < 2 or better not in ("higher", "lower"):
         return set()
     best = max(present) if better == "higher" else min(present)
     return {i for i, v in enumerate(values) if v == best}

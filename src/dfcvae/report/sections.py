@@ -153,8 +153,19 @@ def metrics_section(data: ReportData) -> str:
             c.replace("</td>", f" <small>± {fmt(v.get('std'), 2)}</small></td>")
             for c, v in zip(cell_html, values, strict=True)
         ]
-        rows.append(f"<tr><td>{escape(info['description'])} ({info['better']} is better)</td>"
+        better = f" ({info['better']} is better)" if info["better"] in ("higher", "lower") else ""
+        rows.append(f"<tr><td>{escape(info['description'])}{better}</td>"
                     f"{''.join(cell_html)}</tr>")  # fmt: skip
+    if any("active_units" in runs.get(name, {}) for name in data.names):
+        active = [runs.get(name, {}).get("active_units") for name in data.names]
+        dims = [runs.get(name, {}).get("latent_dim") for name in data.names]
+        rows.append(
+            f"<tr><td>active latent units: Cov<sub>x</sub>(E[z|x]) &gt; "
+            f"{m.get('active_threshold', 0.01)} (0 means KL collapse)</td>"
+            + "".join(f"<td>{fmt(a, 4)} <small>of {fmt(d, 4)}</small></td>"
+                      for a, d in zip(active, dims, strict=True))
+            + "</tr>"
+        )  # fmt: skip
     for space, info in m.get("feature_spaces", {}).items():
         description = info["description"]
         for target in ("samples", "reconstructions"):

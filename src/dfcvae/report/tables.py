@@ -85,11 +85,13 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     """A text summary of ``evaluate``'s result: one line per run, then t-tests, then what was
     unavailable and why."""
     runs = metrics["runs"]
-    columns = ["mse", "psnr", "ssim", "lpips", "blur_reconstructions", "blur_samples"]
+    columns = ["mse", "psnr", "ssim", "lpips", "blur_reconstructions", "blur_samples", "kl"]
     columns = [c for c in columns if any(c in r for r in runs.values())]
+    active = any("active_units" in r for r in runs.values())
     spaces = list(metrics.get("feature_spaces", {}))
     width = max(len("run"), *(len(name) for name in runs))
     header = f"{'run':<{width}}  " + "  ".join(f"{c:>12}" for c in columns)
+    header += f"  {'active units':>12}" if active else ""
     header += "".join(f"  {'FD ' + s:>16}" for s in spaces)
     lines = [header]
     originals = metrics["originals"]["blur"]["mean"]
@@ -97,6 +99,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         line = f"{name:<{width}}  " + "  ".join(
             f"{format_number(result[c]['mean']) if c in result else 'n/a':>12}" for c in columns
         )
+        if active:
+            units = f"{result.get('active_units', 'n/a')}/{result.get('latent_dim', 'n/a')}"
+            line += f"  {units:>12}"
         line += "".join(f"  {format_number(result['frechet'][s]['samples']):>16}" for s in spaces)
         lines.append(line)
     lines.append(f"Laplacian variance of the original images: {format_number(originals)}")

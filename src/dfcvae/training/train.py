@@ -32,6 +32,7 @@ from dfcvae.config import RunConfig
 from dfcvae.data import DFCVAEDataModule
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.io import CONFIG_FILE, MODEL_FILE, atomic_write, save_model, write_json
+from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
 from dfcvae.training.module import DFCVAEModule
 
@@ -321,6 +322,7 @@ def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trai
             enable_version_counter=False,
         ),
         ExactResume(),
+        CollapseMonitor(),
     ]
     if cfg.checkpoint_every_n_steps:
         callbacks.append(
@@ -398,15 +400,17 @@ def train(
         seed=config.train.seed,
         progress=progress,
     )
+    if is_launcher_rank_zero():
+        # The data first: a missing data root fails before any loss-network weights load.
+        datamodule.prepare_data()
+        datamodule.setup("fit")  # builds the caches and checks --batch-size against them
     module = DFCVAEModule(config.to_dict())
     trainer = build_trainer(config, out, progress)
     checkpoint = resume_checkpoint(out) if resume else None
     if is_launcher_rank_zero():
-        # Everything that can be checked before training, before the run directory is claimed:
-        # a refused run leaves nothing that would need --force.
+        # Everything else that can be checked before training, before the run directory is
+        # claimed: a refused run leaves nothing that would need --force.
         check_room_for_checkpoints(out, module)
-        datamodule.prepare_data()
-        datamodule.setup("fit")  # builds the caches and checks --batch-size against them
         write_json(out / CONFIG_FILE, config.to_dict())
     earlier_logs = keep_earlier_logs(out) if resume and trainer.is_global_zero else None
     try:
