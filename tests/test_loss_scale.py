@@ -80,8 +80,8 @@ def test_feature_scale_multiplies_the_squared_feature_error() -> None:
     torch.manual_seed(0)
     network = LossNetwork(VGG19, LAYERS, None)
     x, recon = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
-    out = VAEOutput(recon=recon, recon_logits=torch.logit(recon, 1e-6),
-                    mu=torch.zeros(2, 8), logvar=torch.zeros(2, 8), z=torch.zeros(2, 8))  # fmt: skip
+    zeros = torch.zeros(2, 8)
+    out = VAEOutput(recon, torch.logit(recon, 1e-6), mu=zeros, logvar=zeros, z=zeros)
     loss = config_from_preset("vae-123").loss
     plain = DFCVAELoss(dataclasses.replace(loss, feature_scale=1.0), loss_network=network)
     scaled = DFCVAELoss(loss, loss_network=network)

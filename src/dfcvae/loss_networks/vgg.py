@@ -14,7 +14,6 @@ from dfcvae.errors import WeightsError
 from dfcvae.loss_networks.base import IMAGENET_STD, LossNetworkSpec
 from dfcvae.loss_networks.weights import WeightSource
 
-
 # The original code fed Caffe's VGG19 0-255 BGR pixels minus the mean pixel, with no division by a
 # std; torchvision's VGG19 sees (x - mean) / std. The same image therefore reaches it about
 # 255 * std ~ 57.6 times smaller, and so do its activations: docs/loss-scale.md.
