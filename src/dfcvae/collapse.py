@@ -63,7 +63,8 @@ class LatentUsage:
     def describe(self) -> str:
         return (
             f"{self.active_units} of {self.latent_dim} latent units active, KL "
-            f"{self.kl_per_image:.3g} per image, reconstructions keep {self.spread:.0%} of the images' variance"
+            f"{self.kl_per_image:.3g} per image, reconstructions keep {self.spread:.0%} of the "
+            "images' variance"
         )
 
 

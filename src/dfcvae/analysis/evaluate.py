@@ -3,9 +3,10 @@
 Per run: reconstruction MSE, PSNR and SSIM; blur (Laplacian variance) of the reconstructions and
 of samples, beside the originals'; the KL per image and the number of active latent units
 (``dfcvae.collapse``), so that a collapsed posterior is never silent; LPIPS when its weights are
-here; Fréchet distances between real test images and samples (and reconstructions) in each available feature space, each named
-by its space. Between runs: paired t-tests on the same images. Metrics that cannot be computed
-are listed under ``unavailable`` with the reason, never dropped silently.
+here; Fréchet distances between real test images and samples (and reconstructions) in each
+available feature space, each named by its space. Between runs: paired t-tests on the same
+images. Metrics that cannot be computed are listed under ``unavailable`` with the reason, never
+dropped silently.
 """
 
 from __future__ import annotations
