@@ -122,12 +122,15 @@ class NaiveReference:
         cfg = self.config.loss
         out = self.vae(x, eps)
         kl = kl_divergence(out.mu, out.logvar)
+        if cfg.kl_reduction == "sum":
+            kl = kl * x.shape[0]
         if cfg.reconstruction == "pixel":
             reconstruction = pixel_loss(out.recon_logits, x, cfg.pixel)
         else:
             weights = cfg.layer_weights or [1.0] * len(cfg.layers)
             pairs = zip(weights, self.features(x), self.features(out.recon))
-            reconstruction = sum(w * F.mse_loss(r, t) for w, t, r in pairs)
+            scale = VGG19.feature_scale if cfg.feature_scale is None else cfg.feature_scale
+            reconstruction = scale**2 * sum(w * F.mse_loss(r, t) for w, t, r in pairs)
         return cfg.kl_weight * kl + cfg.recon_weight * reconstruction
 
     def step(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> float:

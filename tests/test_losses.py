@@ -55,7 +55,8 @@ def test_vae123_feature_term_matches_vgg19_by_hand() -> None:
         return vgg[: index + 1]((image - mean) / std)
 
     by_hand = sum(F.mse_loss(relu(x, i), relu(recon, i)).item() for i in (1, 6, 11))
-    assert loss.feature_term(x, recon).item() == pytest.approx(by_hand, rel=1e-4)
+    caffe_scale = 255 * (0.229 + 0.224 + 0.225) / 3  # docs/loss-scale.md
+    assert loss.feature_term(x, recon).item() == pytest.approx(caffe_scale**2 * by_hand, rel=1e-4)
 
 
 def test_total_is_alpha_kl_plus_beta_reconstruction() -> None:
@@ -103,3 +104,25 @@ def test_mix_adds_pixel_and_feature_terms() -> None:
     terms = loss(x, model(x))
     expected = 0.1 * terms.parts["pixel"] + terms.parts["feature"]
     assert terms.reconstruction.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_vae_mix_is_seed_004s_sum_of_per_element_means() -> None:
+    from dfcvae.loss_networks.base import LossNetwork
+    from dfcvae.loss_networks.vgg import VGG19
+
+    torch.manual_seed(0)
+    config = config_from_preset("vae-mix").loss
+    network = LossNetwork(VGG19, config.layers, None)
+    loss = DFCVAELoss(config, loss_network=network)
+    model = DFCVAE(ModelConfig(image_size=32, channels=3, latent_dim=4))
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+        terms = loss(x, out)
+        pixel = ((out.recon - x) ** 2).mean()
+        feature = sum(((a - b) ** 2).mean() for a, b in zip(network(out.recon), network(x)))
+        kl = (-0.5 * (1 + out.logvar - out.mu**2 - out.logvar.exp()).sum(1)).mean()
+    assert terms.parts["pixel"].item() == pytest.approx(pixel.item(), rel=1e-5)
+    assert terms.parts["feature"].item() == pytest.approx(feature.item(), rel=1e-4)
+    expected = config.kl_weight * kl + 0.5 * (pixel + feature)
+    assert terms.total.item() == pytest.approx(expected.item(), rel=1e-4)

@@ -44,14 +44,11 @@ IMAGE_SIZE = 32
 
 @dataclass
 class DemoPlan:
-    """How much work each stage does. ``kl_weight`` is alpha of the two DFC-VAEs: their feature
-    loss is a per-element mean, so the paper's alpha = 1 lets the KL term swamp it on 32x32
-    Fashion-MNIST (see the README's loss section); the PVAE keeps alpha = 1."""
+    """How much work each stage does. Every model trains at its preset's loss defaults."""
 
     steps: int = 700
     batch_size: int = 64
     classifier_steps: int = 300
-    kl_weight: float = 0.005
     n_eval: int = 500
     n_tsne: int = 500
     svm_limit: int = 3000
@@ -71,8 +68,6 @@ MODELS: dict[str, str] = {
 def demo_config(name: str, plan: DemoPlan, out: Path, accelerator: str) -> RunConfig:
     """The training config of one of the demo's three models."""
     loss: dict[str, Any] = {}
-    if name != "pvae":
-        loss["kl_weight"] = plan.kl_weight
     if name == "dfc-classifier":
         loss["loss_weights"] = str(out / "classifier")
     return config_from_preset(
