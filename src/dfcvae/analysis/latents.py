@@ -1,4 +1,6 @@
-"""Latent codes: the encoder's mean mu for batches of images or for a whole split."""
+"""Latent codes: the encoder's mean mu for batches of images or for a whole split, and images of
+codes. The model always runs in eval mode here (``evaluating``), whatever mode it was given in;
+its mode is restored afterwards."""
 
 from __future__ import annotations
 
@@ -6,14 +8,16 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from dfcvae.model import DFCVAE
+from dfcvae.model import DFCVAE, evaluating
 
 
 @torch.no_grad()
 def encode(model: DFCVAE, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """mu of each image: (N, C, H, W) in [0, 1] -> (N, latent_dim) float32 on the CPU."""
     device = next(model.parameters()).device
-    parts = [model.encode(chunk.to(device))[0].float().cpu() for chunk in images.split(batch_size)]
+    with evaluating(model):
+        chunks = images.split(batch_size)
+        parts = [model.encode(chunk.to(device))[0].float().cpu() for chunk in chunks]
     return torch.cat(parts)
 
 
@@ -21,7 +25,8 @@ def encode(model: DFCVAE, images: torch.Tensor, batch_size: int = 256) -> torch.
 def decode(model: DFCVAE, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Images of latent codes: (N, latent_dim) -> (N, C, H, W) in [0, 1], float32 on the CPU."""
     device = next(model.parameters()).device
-    parts = [model.decode(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)]
+    with evaluating(model):
+        parts = [model.decode(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)]
     return torch.cat(parts)
 
 
@@ -33,6 +38,7 @@ def encode_dataset(
     device = next(model.parameters()).device
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     parts = []
-    for images, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
-        parts.append(model.encode(images.to(device))[0].float().cpu())
+    with evaluating(model):
+        for images, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+            parts.append(model.encode(images.to(device))[0].float().cpu())
     return torch.cat(parts)
