@@ -67,3 +67,14 @@ def test_original_128_config_trains_through_the_cli(capsys, tmp_path: Path) -> N
     model, config = dfcvae.load_run(run)
     assert config.model.architecture == "original-128" and config.data.crop == "original"
     assert layer_list(model) == ORIGINAL_128
+
+
+def test_original_architecture_at_another_size_is_one_line(capsys, tmp_path: Path) -> None:
+    code = main(
+        ["train", "--out", str(tmp_path / "run"), "--architecture", "original-128",
+         "--image-size", "64", "--dataset", "fashion-mnist"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--image-size 64" in err and "original-128" in err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
