@@ -21,11 +21,14 @@ CELEBA_ATTRIBUTES = tuple(
     "Wearing_Necktie Young".split()
 )
 
-# Inside the original DFC-VAE crop box (left 30, top 40, right 138, bottom 148) each face image
-# is split into a left and a right colour; outside the box it is grey. Colours are far apart so
-# JPEG and resizing cannot confuse them.
+# Inside the original DFC-VAE crop box (left 30, top 40, right 168, bottom 178: 138x138) each
+# face image is split into a left and a right colour; outside the box it is grey. Colours are far
+# apart so JPEG and resizing cannot confuse them.
+CELEBA_BOX = (30, 40, 168, 178)
 CELEBA_OUTSIDE = (128, 128, 128)
 CELEBA_PARTITION = (0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2)  # 8 train, 2 valid, 2 test
+CELEBA_LAYOUTS = ("torchvision", "kaggle")
+CELEBA_SIZES = (162_770, 19_867, 19_962)  # the official train, valid and test partitions
 
 
 def celeba_colours(index: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -40,25 +43,59 @@ def celeba_attribute_values(index: int) -> list[int]:
     return [1 if (a + index) % 3 == 0 else -1 for a in range(40)]
 
 
-def make_celeba(root: Path) -> Path:
-    """Write a 12-image CelebA in torchvision's layout under ``root / "celeba"``; return it."""
+def celeba_files(base: Path, layout: str) -> tuple[Path, Path]:
+    """The attribute and partition files of ``layout`` ("torchvision" .txt, "kaggle" .csv)."""
+    suffix = ".txt" if layout == "torchvision" else ".csv"
+    return base / f"list_attr_celeba{suffix}", base / f"list_eval_partition{suffix}"
+
+
+def write_celeba_lists(base: Path, layout: str, partition: list[int] | tuple[int, ...]) -> None:
+    """Attribute and partition files for images 000001.jpg ... in ``layout``: image i gets
+    ``celeba_attribute_values(i)`` and partition ``partition[i]``."""
+    attributes, partitions = celeba_files(base, layout)
+    rows = [celeba_attribute_values(i) for i in range(3)]  # the pattern repeats every 3 images
+    names = [f"{i + 1:06d}.jpg" for i in range(len(partition))]
+    if layout == "torchvision":
+        values = ["  ".join(f"{v:2d}" for v in row) for row in rows]
+        head = [str(len(names)), " ".join(CELEBA_ATTRIBUTES) + " "]
+        lines = [f"{name} {values[i % 3]}" for i, name in enumerate(names)]
+        parts = [f"{name} {part}" for name, part in zip(names, partition)]
+        part_head = []
+    else:
+        values = [",".join(str(v) for v in row) for row in rows]
+        head = ["image_id," + ",".join(CELEBA_ATTRIBUTES)]
+        lines = [f"{name},{values[i % 3]}" for i, name in enumerate(names)]
+        parts = [f"{name},{part}" for name, part in zip(names, partition)]
+        part_head = ["image_id,partition"]
+    attributes.write_text("\n".join(head + lines) + "\n")
+    partitions.write_text("\n".join(part_head + parts) + "\n")
+
+
+def write_full_size_celeba_lists(base: Path, layout: str) -> None:
+    """The lists of a CelebA-sized release: 202,599 images in the official partition sizes."""
+    base.mkdir(parents=True, exist_ok=True)
+    partition = [part for part, size in enumerate(CELEBA_SIZES) for _ in range(size)]
+    write_celeba_lists(base, layout, partition)
+
+
+def make_celeba(root: Path, layout: str = "torchvision") -> Path:
+    """Write a 12-image CelebA under ``root / "celeba"`` and return that folder: torchvision's
+    layout (.txt lists, images in img_align_celeba/) or Kaggle's (.csv lists, images in
+    img_align_celeba/img_align_celeba/)."""
     base = root / "celeba"
     images = base / "img_align_celeba"
+    if layout == "kaggle":
+        images = images / "img_align_celeba"
     images.mkdir(parents=True)
-    attr_lines = [str(len(CELEBA_PARTITION)), " ".join(CELEBA_ATTRIBUTES)]
-    partition_lines = []
-    for index, part in enumerate(CELEBA_PARTITION):
-        name = f"{index + 1:06d}.jpg"
+    left_edge, top, right_edge, bottom = CELEBA_BOX
+    middle = (left_edge + right_edge) // 2
+    for index in range(len(CELEBA_PARTITION)):
         pixels = np.full((218, 178, 3), CELEBA_OUTSIDE, dtype=np.uint8)
         left, right = celeba_colours(index)
-        pixels[40:148, 30:84] = left
-        pixels[40:148, 84:138] = right
-        Image.fromarray(pixels).save(images / name, quality=95)
-        values = "  ".join(f"{v:2d}" for v in celeba_attribute_values(index))
-        attr_lines.append(f"{name} {values}")
-        partition_lines.append(f"{name} {part}")
-    (base / "list_attr_celeba.txt").write_text("\n".join(attr_lines) + "\n")
-    (base / "list_eval_partition.txt").write_text("\n".join(partition_lines) + "\n")
+        pixels[top:bottom, left_edge:middle] = left
+        pixels[top:bottom, middle:right_edge] = right
+        Image.fromarray(pixels).save(images / f"{index + 1:06d}.jpg", quality=95)
+    write_celeba_lists(base, layout, CELEBA_PARTITION)
     return base
 
 

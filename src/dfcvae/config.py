@@ -17,6 +17,7 @@ import tomllib
 from dfcvae.errors import ConfigError
 
 IMAGE_SIZES = (32, 64, 128)
+ARCHITECTURES = ("paper", "original-128")
 RECONSTRUCTIONS = ("pixel", "feature", "mix", "ssim-colour")
 PIXEL_LOSSES = ("sse", "bce")
 KL_REDUCTIONS = ("mean", "sum")
@@ -26,14 +27,26 @@ MAX_PARAMETERS = 2**28  # about 1 GiB of fp32 weights; the paper's VAE has 2.3 m
 
 @dataclass
 class ModelConfig:
-    """The VAE's shape. ``widths`` are the encoder's block widths (the decoder mirrors them);
-    when empty they are ``base_width * 2**i``, one per block, as in the paper (32, 64, 128, 256)."""
+    """The VAE's shape. ``widths`` are the encoder's block widths; when empty they are
+    ``base_width * 2**i``, one per block, as in the paper (32, 64, 128, 256).
+
+    architecture:
+      paper         the paper's net, generalised to 32, 64 or 128 pixels: the decoder mirrors
+                    the encoder's widths (256 -> 128 -> 64 -> 32 -> C at 64 pixels)
+      original-128  the original Torch code's 128-pixel net: encoder b, 2b, 4b, 8b, 8b (32, 64,
+                    128, 256, 256) whose last block has BatchNorm but no activation; decoder
+                    16b -> 8b -> 4b -> 2b -> b -> C (512 ... 32) with BatchNorm eps 1e-3
+    decoder_relu: a ReLU after the decoder's Linear layer, as in the original code (both sizes);
+      runs saved before this option existed had none and load with it off.
+    """
 
     image_size: int = 64
     channels: int = 3
     latent_dim: int = 100
     base_width: int = 32
     widths: list[int] = field(default_factory=list)
+    architecture: str = "paper"
+    decoder_relu: bool = True
 
     @property
     def num_blocks(self) -> int:
@@ -45,15 +58,33 @@ class ModelConfig:
 
     @property
     def block_widths(self) -> list[int]:
-        return list(self.widths) or [self.base_width * 2**i for i in range(self.num_blocks)]
+        """The encoder's widths, one per block."""
+        if self.widths:
+            return list(self.widths)
+        widths = [self.base_width * 2**i for i in range(self.num_blocks)]
+        if self.architecture == "original-128":
+            widths[-1] = widths[-2]  # 32, 64, 128, 256, 256
+        return widths
+
+    @property
+    def decoder_widths(self) -> list[int]:
+        """Input widths of the decoder's blocks; the first is the Linear layer's output map
+        (widths[-1] x 4 x 4). paper: the encoder's reversed; original-128: 2 * widths[-2] first."""
+        widths = self.block_widths
+        if self.architecture == "original-128":
+            return [2 * widths[-2], *reversed(widths[:-1])]
+        return list(reversed(widths))
 
     @property
     def parameter_estimate(self) -> int:
-        """About how many parameters the VAE has: a 4x4 encoder and a 3x3 decoder convolution
-        per block, and three linear layers at the 4x4 bottleneck."""
-        widths = self.block_widths
-        convolutions = sum(25 * a * b for a, b in zip([self.channels, *widths], widths))
-        return convolutions + 3 * self.bottleneck_size**2 * widths[-1] * self.latent_dim
+        """About how many parameters the VAE has: the 4x4 encoder and 3x3 decoder convolutions,
+        and three linear layers at the 4x4 bottleneck."""
+        widths, decoder = self.block_widths, self.decoder_widths
+        encoder = sum(16 * a * b for a, b in zip([self.channels, *widths], widths))
+        outs = [*decoder[1:], self.channels]
+        convolutions = encoder + sum(9 * a * b for a, b in zip(decoder, outs))
+        linear = self.bottleneck_size**2 * self.latent_dim * (2 * widths[-1] + decoder[0])
+        return convolutions + linear
 
     def validate(self) -> None:
         if self.image_size not in IMAGE_SIZES:
@@ -64,6 +95,16 @@ class ModelConfig:
             raise ConfigError(f"channels={self.channels}: images must have 1 or 3 channels")
         if self.latent_dim < 1:
             raise ConfigError(f"--latent-dim {self.latent_dim}: the latent size must be at least 1")
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(
+                f"model.architecture={self.architecture!r} is unknown: choose one of "
+                f"{', '.join(ARCHITECTURES)}"
+            )
+        if self.architecture == "original-128" and self.image_size != 128:
+            raise ConfigError(
+                f"--image-size {self.image_size}: architecture 'original-128' is the original "
+                "code's 128-pixel network; use --image-size 128 or architecture 'paper'"
+            )
         if self.widths and len(self.widths) != self.num_blocks:
             raise ConfigError(
                 f"model.widths has {len(self.widths)} entries; image size {self.image_size} "

@@ -96,7 +96,11 @@ def read_config(run_dir: str | Path) -> RunConfig:
     if not path.is_file():
         raise RunDirError(f"{path}: missing; is {run_dir} a run directory made by `dfcvae train`?")
     try:
-        return RunConfig.from_dict(json.loads(path.read_text()), source=str(path))
+        data = json.loads(path.read_text())
+        model = data.get("model") if isinstance(data, dict) else None
+        if isinstance(model, dict) and "decoder_relu" not in model:
+            model["decoder_relu"] = False  # saved before the option: the decoder had no ReLU
+        return RunConfig.from_dict(data, source=str(path))
     except json.JSONDecodeError as error:
         raise RunDirError(f"{path}: not valid JSON ({error})") from None
     except ConfigError as error:

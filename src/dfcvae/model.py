@@ -2,18 +2,34 @@
 
 Encoder: blocks of Conv 4x4 / stride 2 / padding 1 -> BatchNorm -> LeakyReLU(0.2), each halving
 the image, until it is 4x4; then two Linear layers give mu and log sigma^2 of the latent code.
-Decoder: Linear(latent -> widths[-1] * 4 * 4), then blocks of nearest upsample x2 ->
-ReplicationPad2d(1) -> Conv 3x3 -> BatchNorm -> LeakyReLU(0.2); the last block has no BatchNorm
-and no activation. The image size sets the number of blocks: 32 -> 3, 64 -> 4 (the paper),
-128 -> 5 (the original code's larger variant).
+Decoder: Linear(latent -> width * 4 * 4) -> ReLU (``decoder_relu``, as in the original code),
+then blocks of nearest upsample x2 -> ReplicationPad2d(1) -> Conv 3x3 -> BatchNorm ->
+LeakyReLU(0.2); the last block has no BatchNorm and no activation.
+
+``ModelConfig.architecture``:
+
+- ``"paper"``: the image size sets the number of blocks: 32 -> 3, 64 -> 4 (the paper's net),
+  128 -> 5 (a generalisation); the decoder mirrors the encoder's widths.
+- ``"original-128"``: the original Torch code's 128-pixel net (``CVAE.lua``): encoder 32, 64,
+  128, 256, 256, the last block with BatchNorm and no activation before the Linear layers;
+  decoder Linear -> ReLU -> 512x4x4, then 512 -> 256 -> 128 -> 64 -> 32 -> C with BatchNorm
+  eps 1e-3.
 
 Output range: the last convolution gives logits; ``recon = sigmoid(logits)`` puts reconstructions
 in [0, 1], the range of the input images, so the pixel and feature losses compare like with like.
+The original code has no output activation: its decoder writes the loss network's input scale
+(Caffe BGR, 0-255 minus the mean pixel) directly. Here the loss network converts [0, 1] images to
+its own input scale, for the input and the reconstruction alike, for both architectures.
+
+Sampling, reconstruction and the other analyses run the model through ``evaluating(model)``:
+eval mode (BatchNorm uses and keeps its running statistics), the caller's modes restored after.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -37,12 +53,14 @@ class VAEOutput:
     z: torch.Tensor
 
 
-def encoder_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(
+def encoder_block(in_channels: int, out_channels: int, activation: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [
         nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1),
         nn.BatchNorm2d(out_channels),
-        nn.LeakyReLU(0.2, inplace=True),
-    )
+    ]
+    if activation:
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+    return nn.Sequential(*layers)
 
 
 class ReplicationPad2d(nn.ReplicationPad2d):
@@ -59,14 +77,16 @@ class ReplicationPad2d(nn.ReplicationPad2d):
         return x[:, :, rows][:, :, :, cols]
 
 
-def decoder_block(in_channels: int, out_channels: int, last: bool = False) -> nn.Sequential:
+def decoder_block(
+    in_channels: int, out_channels: int, last: bool = False, eps: float = 1e-5
+) -> nn.Sequential:
     layers: list[nn.Module] = [
         nn.Upsample(scale_factor=2, mode="nearest"),
         ReplicationPad2d(1),
         nn.Conv2d(in_channels, out_channels, 3, stride=1),
     ]
     if not last:
-        layers += [nn.BatchNorm2d(out_channels), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [nn.BatchNorm2d(out_channels, eps=eps), nn.LeakyReLU(0.2, inplace=True)]
     return nn.Sequential(*layers)
 
 
@@ -77,7 +97,13 @@ class Encoder(nn.Module):
         super().__init__()
         widths = config.block_widths
         ins = [config.channels, *widths[:-1]]
-        self.features = nn.Sequential(*(encoder_block(i, o) for i, o in zip(ins, widths)))
+        last_activation = config.architecture != "original-128"
+        self.features = nn.Sequential(
+            *(
+                encoder_block(i, o, activation=k < len(widths) - 1 or last_activation)
+                for k, (i, o) in enumerate(zip(ins, widths))
+            )
+        )
         flat = widths[-1] * config.bottleneck_size**2
         self.fc_mu = nn.Linear(flat, config.latent_dim)
         self.fc_logvar = nn.Linear(flat, config.latent_dim)
@@ -92,22 +118,38 @@ class Decoder(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        widths = config.block_widths
-        self.start_channels = widths[-1]
+        ins = config.decoder_widths
+        self.start_channels = ins[0]
         self.start_size = config.bottleneck_size
-        self.fc = nn.Linear(config.latent_dim, widths[-1] * self.start_size**2)
-        outs = [*reversed(widths[:-1]), config.channels]
-        ins = list(reversed(widths))
+        self.fc = nn.Linear(config.latent_dim, ins[0] * self.start_size**2)
+        self.fc_activation = nn.ReLU() if config.decoder_relu else nn.Identity()
+        outs = [*ins[1:], config.channels]
+        eps = 1e-3 if config.architecture == "original-128" else 1e-5
         self.features = nn.Sequential(
             *(
-                decoder_block(i, o, last=k == len(outs) - 1)
+                decoder_block(i, o, last=k == len(outs) - 1, eps=eps)
                 for k, (i, o) in enumerate(zip(ins, outs))
             )
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z).view(-1, self.start_channels, self.start_size, self.start_size)
+        h = self.fc_activation(self.fc(z))
+        h = h.view(-1, self.start_channels, self.start_size, self.start_size)
         return self.features(h)
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode inside the block, then give every submodule back the mode it
+    had: BatchNorm normalises with its running statistics and does not update them, whatever
+    mode the caller left the model in."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 class DFCVAE(nn.Module):
@@ -160,10 +202,12 @@ class DFCVAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None):
-        """n images decoded from z ~ N(0, temperature^2 I): (n, C, S, S) in [0, 1]."""
+        """n images decoded from z ~ N(0, temperature^2 I): (n, C, S, S) in [0, 1]; always in
+        eval mode (the model's mode is restored afterwards)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device) * temperature
-        return self.decode(z)
+        with evaluating(self):
+            return self.decode(z)
 
 
 def num_blocks(image_size: int) -> int:

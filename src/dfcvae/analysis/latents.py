@@ -1,4 +1,6 @@
-"""Latent codes: the encoder's mean mu (and log-variance) for batches of images or a split."""
+"""Latent codes: the encoder's mean mu (and log-variance) for batches of images or for a whole
+split, and images of codes. The model always runs in eval mode here (``evaluating``), whatever
+mode it was given in; its mode is restored afterwards."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from dfcvae.model import DFCVAE
+from dfcvae.model import DFCVAE, evaluating
 
 
 @torch.no_grad()
@@ -16,7 +18,8 @@ def encode_posterior(
     """(mu, logvar) of q(z|x) for each image: (N, C, H, W) in [0, 1] -> two (N, latent_dim)
     float32 tensors on the CPU."""
     device = next(model.parameters()).device
-    parts = [model.encode(chunk.to(device)) for chunk in images.split(batch_size)]
+    with evaluating(model):
+        parts = [model.encode(chunk.to(device)) for chunk in images.split(batch_size)]
     mu = torch.cat([mu.float().cpu() for mu, _ in parts])
     return mu, torch.cat([logvar.float().cpu() for _, logvar in parts])
 
@@ -30,7 +33,8 @@ def encode(model: DFCVAE, images: torch.Tensor, batch_size: int = 256) -> torch.
 def decode(model: DFCVAE, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Images of latent codes: (N, latent_dim) -> (N, C, H, W) in [0, 1], float32 on the CPU."""
     device = next(model.parameters()).device
-    parts = [model.decode(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)]
+    with evaluating(model):
+        parts = [model.decode(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)]
     return torch.cat(parts)
 
 
@@ -42,6 +46,7 @@ def encode_dataset(
     device = next(model.parameters()).device
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     parts = []
-    for images, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
-        parts.append(model.encode(images.to(device))[0].float().cpu())
+    with evaluating(model):
+        for images, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+            parts.append(model.encode(images.to(device))[0].float().cpu())
     return torch.cat(parts)

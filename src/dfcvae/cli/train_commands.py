@@ -25,6 +25,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "image_size": ("model", "image_size"),
     "channels": ("model", "channels"),
     "latent_dim": ("model", "latent_dim"),
+    "architecture": ("model", "architecture"),
     "loss_network": ("loss", "loss_network"),
     "layers": ("loss", "layers"),
     "loss_weights": ("loss", "loss_weights"),
@@ -127,6 +128,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", choices=("default", "original", "none"), help="CelebA crop")
     p.add_argument("--labels-file", help="CSV labels for --dataset folder")
     p.add_argument("--latent-dim", type=int)
+    p.add_argument("--architecture", help="paper (default) or original-128 (the original code)")
     p.add_argument("--loss-network", help="vgg19, mobilenet_v2 or classifier")
     p.add_argument("--layers", type=lambda s: s.split(","), help="e.g. relu1_1,relu2_1,relu3_1")
     p.add_argument("--loss-weights", help="weights file, classifier folder, or 'random' (timing)")
