@@ -22,6 +22,8 @@ from dfcvae.loss_networks.weights import RANDOM, load_weights_file
 
 CLASSIFIER_LAYERS = {"relu1": 2, "relu2": 6, "relu3": 10}
 WEIGHTS_FILE = "classifier.safetensors"
+# No original code fixes it: chosen over 100, 200, 400 on Fashion-MNIST (docs/loss-scale.md).
+FEATURE_SCALE = 200.0
 
 
 @dataclass
@@ -108,6 +110,7 @@ def classifier_spec(weights: str | None) -> tuple[LossNetworkSpec, dict[str, tor
         std=(0.5,) * config.channels,
         in_channels=config.channels,
         min_size=8,
+        feature_scale=FEATURE_SCALE,
     )
     return spec, state
 
