@@ -91,6 +91,9 @@ class Handler(BaseHTTPRequestHandler):
 
     server: ExploreServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the second one waits for
+    # the client's delayed ACK, 40 ms on Linux, a third of the time budget of a slider move.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: errors reach the page; the terminal shows only the URL
