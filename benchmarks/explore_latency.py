@@ -7,7 +7,9 @@ the weights are the initial ones: the time does not depend on their values) over
 (first 1000 images per split, converted to RGB). The server runs in this process on a free port;
 each "move" is one POST /api/render over a kept-alive loopback connection with a new strength
 (so nothing comes from the cache): the JSON, mu + s * v for every run, three decoder passes, PNG
-encoding and base64, as the page asks for them. Prints one JSON line and a markdown row.
+encoding and base64, as the page asks for them. With ``--browser`` (Selenium and Debian's
+chromium-driver) the same moves are also made in headless Chromium: from the slider's input
+event until every run's new image is decoded by the browser. Prints one JSON line and markdown.
 """
 
 from __future__ import annotations
@@ -56,11 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--browser", action="store_true", help="also measure in Chromium")
     args = parser.parse_args()
 
     import torch
-    from common import Clock, cpu_flags, cpu_model
 
+    from common import Clock, cpu_flags, cpu_model
     from dfcvae.explore import Explorer, make_server
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,6 +91,7 @@ def main() -> None:
                 server_ms.append(move(strengths))
             rounds.append(clock.interval)
         connection.close()
+        browser_ms = in_browser(server.url, attributes[4:6], args.moves) if args.browser else []
         server.shutdown()
         server.server_close()
         explorer.close()
@@ -101,6 +105,15 @@ def main() -> None:
         "p90_ms": round(ms[int(0.9 * (len(ms) - 1))], 1),
         "max_ms": round(ms[-1], 1),
         "server_median_ms": round(statistics.median(server_ms), 1),
+        **(
+            {
+                "browser_median_ms": round(statistics.median(browser_ms), 1),
+                "browser_p90_ms": round(sorted(browser_ms)[int(0.9 * (len(browser_ms) - 1))], 1),
+                "browser_max_ms": round(max(browser_ms), 1),
+            }
+            if browser_ms
+            else {}
+        ),  # fmt: skip
         "other_cores_median": round(statistics.median(r.other_cores for r in rounds), 2),
         "load_average": os.getloadavg(),
         "cpu": cpu_model(),
@@ -116,6 +129,66 @@ def main() -> None:
         f"| {args.runs} runs, 64x64 | {result['median_ms']} ms | {result['p90_ms']} ms | "
         f"{result['max_ms']} ms | {result['other_cores_median']} | {verdict} |"
     )
+
+    if browser_ms:
+        print(
+            f"| 3 runs, 64x64, in Chromium | {result['browser_median_ms']} ms | "
+            f"{result['browser_p90_ms']} ms | {result['browser_max_ms']} ms |"
+        )
+
+
+# Sets the slider (to a multiple of its step, 0.1), then resolves when the page has shown the
+# server's answer and every run's image is decoded. (The images themselves may look alike: the
+# weights are the initial ones.)
+MOVE = """
+const [name, value, done] = arguments;
+const images = [...document.querySelectorAll('#outputs img')];
+const renders = Number(document.body.dataset.renders);
+const slider = document.querySelector(`input[data-attribute="${name}"]`);
+const start = performance.now();
+slider.value = value;
+slider.dispatchEvent(new Event('input'));
+(function poll() {
+  if (Number(document.body.dataset.renders) > renders) {
+    Promise.all(images.map((img) => img.decode())).then(() => done(performance.now() - start));
+  } else {
+    setTimeout(poll, 1);
+  }
+})();
+"""
+
+
+def in_browser(url: str, attributes: list[str], moves: int) -> list[float]:
+    """Milliseconds from a slider's input event to every run's new image, in Chromium. The
+    second slider warms up; the first takes up to 60 moves, each to a value not seen before
+    (the server would answer a view it has drawn from its cache)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    with tempfile.TemporaryDirectory() as profile:
+        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                         f"--user-data-dir={profile}"):  # fmt: skip
+            options.add_argument(argument)
+        service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+        driver = webdriver.Chrome(service=service, options=options)
+        try:
+            driver.get(url)
+            WebDriverWait(driver, 120).until(
+                lambda d: d.execute_script("return document.body.dataset.renders")
+            )
+            for k in range(5):
+                driver.execute_async_script(MOVE, attributes[1], round(0.1 * (k + 1), 1))
+            values = [round(-3 + 0.1 * k, 1) for k in range(61) if round(-3 + 0.1 * k, 1) != 0]
+            times = [driver.execute_async_script(MOVE, attributes[0], value)
+                     for value in values[:moves]]  # fmt: skip
+        finally:
+            driver.quit()
+    return times
 
 
 if __name__ == "__main__":
