@@ -10,6 +10,7 @@ are cached, so the decoder runs only when something changed.
 from __future__ import annotations
 
 import math
+import sys
 import tempfile
 import threading
 import warnings
@@ -78,6 +79,9 @@ def cached_attribute_vectors(run: Run, progress: bool = True) -> dict[str, torch
             if all(v.shape == (latent_dim,) for v in vectors.values()):
                 return vectors
             warnings.warn(f"{path}: made for another latent size; computing again", stacklevel=2)
+    if progress:
+        print(f"{run.name}: attribute vectors over the train split, once; they are kept in {path}",
+              file=sys.stderr)  # fmt: skip
     try:
         vectors = attribute_vectors(run, device=str(run.device), progress=progress)
     except MissingLabelsError as error:
