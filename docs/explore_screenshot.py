@@ -1,6 +1,6 @@
 """Take docs/explore.png, the README's screenshot of `dfcvae explore`, from real runs.
 
-    PYTHONPATH=src .venv/bin/python docs/explore_screenshot.py demo-out/runs/* [--out docs/explore.png]
+    PYTHONPATH=src .venv/bin/python docs/explore_screenshot.py demo-out/runs/* [--out FILE.png]
 
 Serves the runs on a free loopback port, opens the page in headless Chromium (Selenium with
 Debian's chromium-driver), picks a test image as A and another as B, moves the interpolation

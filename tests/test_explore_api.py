@@ -218,6 +218,17 @@ def test_an_upload_of_a_data_set_image_is_prepared_like_the_data_pipeline(url, e
     )
 
 
+@pytest.mark.parametrize("kind", ["JPEG", "WEBP"])
+def test_jpeg_and_webp_uploads_are_reconstructed(url, kind):
+    buffer = io.BytesIO()
+    Image.effect_noise((80, 50), 50).convert("RGB").save(buffer, format=kind)
+    status, _, body = call(url, "/api/upload", buffer.getvalue(), f"image/{kind.lower()}")
+    assert status == 200, body
+    reply = json.loads(body)
+    assert pixels(reply["image"]).shape == (32, 32)
+    assert [image.shape for image in rendered(url, {"input": reply["input"]})] == [(32, 32)] * 2
+
+
 def bomb() -> bytes:
     """A 1200x1000 PNG of a few hundred bytes: over the fixture's cap of 1,000,000 pixels."""
     return png_of(Image.new("1", (1200, 1000)))
@@ -281,6 +292,21 @@ def test_an_upload_over_the_byte_cap_is_refused_before_it_is_read(url, explorer)
 def test_a_bad_view_gets_a_400_with_its_reason(url, view, message):
     status, _, body = call(url, "/api/render", view)
     assert status == 400 and message in json.loads(body)["error"]
+
+
+def test_an_unexpected_failure_is_a_500_with_one_line_and_the_server_goes_on(
+    url, explorer, monkeypatch, capsys
+):
+    def fail(view):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(explorer, "render", fail)
+    status, _, body = call(url, "/api/render", {"input": "test/0"})
+    assert status == 500
+    assert json.loads(body)["error"] == "internal error in /api/render: RuntimeError: out of memory"
+    assert capsys.readouterr().err.strip().endswith("RuntimeError: out of memory")
+    monkeypatch.undo()
+    assert call(url, "/api/render", {"input": "test/0"})[0] == 200
 
 
 def test_bad_requests_get_4xx(url):

@@ -134,6 +134,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(error.status, {"error": str(error)})
         except ConfigError as error:
             self.send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+        except ConnectionError:
+            raise
+        except Exception as error:  # noqa: BLE001 -- one line on the page, the server goes on
+            message = f"internal error in {path}: {type(error).__name__}: {error}"
+            print(f"dfcvae explore: {message}", file=sys.stderr)
+            self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": message})
 
     def upload(self, body: bytes) -> None:
         explorer = self.server.explorer
@@ -238,6 +244,12 @@ class ExploreServer(ThreadingHTTPServer):
             "max_bytes": explorer.max_bytes,
             "max_pixels": explorer.max_pixels,
         }
+
+    def handle_error(self, request, client_address) -> None:
+        """A browser that went away mid-answer is normal; anything else is one line."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            print(f"dfcvae explore: {type(error).__name__}: {error}", file=sys.stderr)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind asks DNS for the host's full name, which can stall offline.
