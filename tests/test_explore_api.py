@@ -20,7 +20,7 @@ from PIL import Image
 
 from dfcvae.analysis import attribute_vectors, open_run, read_attribute_vectors
 from dfcvae.analysis.latents import decode, encode
-from dfcvae.explore import Explorer, make_server
+from dfcvae.explore import Explorer, View, make_server
 from dfcvae.explore.explorer import VECTORS_CACHE
 from dfcvae.io import CONFIG_FILE, MODEL_FILE
 
@@ -318,3 +318,31 @@ def test_bad_requests_get_4xx(url):
     connection.request("GET", "/api/info", headers={"Host": f"evil.example:{port}"})
     assert connection.getresponse().status == 403  # a rebound DNS name cannot reach it
     connection.close()
+
+
+def test_runs_of_other_sizes_and_channels_side_by_side(runs, cache_dir, tmp_path):
+    from dfcvae import DFCVAE, config_from_preset, save_model
+
+    config = config_from_preset(
+        "pvae",
+        {
+            "model": {"image_size": 64, "channels": 3, "latent_dim": 8, "base_width": 4},
+            "data": {"dataset": "fashion-mnist", "limit": 256, "cache_dir": str(cache_dir)},
+        },
+    )
+    torch.manual_seed(0)
+    other = save_model(tmp_path / "rgb64", DFCVAE(config.model), config).parent
+    explorer = Explorer([runs[0], other], progress=False)
+    try:
+        images = explorer.render(View("test/0"))
+        assert [tuple(image.shape) for image in images] == [(1, 32, 32), (3, 64, 64)]
+        assert set(explorer.vectors[1]) == set(explorer.vectors[0])  # its own ten classes
+        assert explorer.vectors[1]["Bag"].shape == (8,)
+        upload = Image.fromarray(as_uint8(explorer.test[0][0])[2:30, 2:30])
+        key = explorer.add_upload(png_of(upload))
+        first, second = explorer.input_images(key)
+        assert first.shape == (1, 32, 32) and second.shape == (3, 64, 64)
+        # the second run's own pipeline: 28 -> 64 by a resize, grey in all three channels
+        assert torch.equal(second[0], second[1]) and torch.equal(second[1], second[2])
+    finally:
+        explorer.close()

@@ -33,6 +33,8 @@ from dfcvae.analysis.attributes import VECTORS_FILE
 from dfcvae.analysis.grids import lerp, prior_codes, slerp
 from dfcvae.analysis.latents import decode, encode
 from dfcvae.analysis.runs import RunLike, run_names
+from dfcvae.data.images import to_channels
+from dfcvae.data.preprocess import resize
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.explore.inputs import (
     MAX_BYTES,
@@ -40,6 +42,7 @@ from dfcvae.explore.inputs import (
     decode_upload,
     prepare_image,
     to_pil,
+    to_tensor,
 )
 from dfcvae.report.images import image_grid
 
@@ -174,11 +177,8 @@ class Explorer:
         model = run.config.model
         if image.shape == (model.channels, model.image_size, model.image_size):
             return image
-        from dfcvae.data.images import to_channels
-        from dfcvae.data.preprocess import resize
-
         img = resize(to_channels(to_pil(image), model.channels), model.image_size)
-        return prepare_image(img, run.config)
+        return to_tensor(img, model.channels)
 
     def code(self, key: str, index: int) -> torch.Tensor:
         """mu of an input under run ``index``: (latent_dim,)."""

@@ -93,7 +93,11 @@ def preparation(config: RunConfig) -> Prepare:
 def prepare_image(img: Image.Image, config: RunConfig) -> torch.Tensor:
     """A decoded image as the run's model sees it: (C, S, S) float32 in [0, 1]."""
     channels = config.model.channels
-    img = preparation(config)(to_channels(img, channels))
+    return to_tensor(preparation(config)(to_channels(img, channels)), channels)
+
+
+def to_tensor(img: Image.Image, channels: int) -> torch.Tensor:
+    """An 8-bit L or RGB PIL image -> (C, H, W) float32 in [0, 1], as the data set's items."""
     pixels = np.asarray(img, dtype=np.uint8).reshape(img.size[1], img.size[0], channels)
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div_(255.0)
 
