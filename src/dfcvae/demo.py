@@ -149,6 +149,11 @@ def train_demo_model(name: str, out: Path, plan: DemoPlan, accelerator: str, pro
     return train(config, run, resume=resume, force=not resume, progress=progress)
 
 
+def explore_command(out: str | Path) -> str:
+    """The command that opens the demo's three runs in ``dfcvae explore``."""
+    return "dfcvae explore " + " ".join(str(Path(out) / "runs" / name) for name in MODELS)
+
+
 def accelerator_of(device: str) -> tuple[str, str]:
     """(--accelerator for training, device for the analysis) from --device."""
     import torch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dfcvae.demo import run_demo
+from dfcvae.demo import explore_command, run_demo
 from dfcvae.demo_summary import format_summary
 
 
@@ -14,6 +14,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         progress=not args.quiet,
     )  # fmt: skip
     print(format_summary(summary))
+    print(f"explore the three models in a browser: {explore_command(args.out)}")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -1,0 +1,28 @@
+"""``dfcvae explore``: a thin shell over ``dfcvae.explore.serve``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_explore(args: argparse.Namespace) -> None:
+    from dfcvae.explore import serve
+
+    serve(args.runs, host=args.host, port=args.port, device=args.device,
+          progress=not args.quiet)  # fmt: skip
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "explore",
+        help="a local page: reconstructions side by side, attribute sliders, interpolation, "
+        "samples",
+        description="Serve a local page to explore trained runs side by side (see "
+        "docs/explore.md). Binds 127.0.0.1 unless --host says otherwise.",
+    )
+    p.add_argument("runs", metavar="RUN", nargs="+", help="run directories made by `dfcvae train`")
+    p.add_argument("--port", type=int, default=8765, help="default 8765; 0 picks a free port")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars at start")
+    p.set_defaults(func=cmd_explore)

@@ -1,0 +1,298 @@
+"""The HTTP layer of ``dfcvae explore``: the standard library's ``ThreadingHTTPServer`` serving
+one static page and a small JSON API over an ``Explorer``. No template engine, no CDN.
+
+    GET  /                          the page (static/index.html, explore.js, explore.css)
+    GET  /api/info                  runs, attribute names, thumbnail indices, upload limits
+    GET  /api/thumbnails/<i>.png    test image i of the first run
+    POST /api/upload                body: the image file's bytes -> {"input", "image"}
+    POST /api/render                body: a view as JSON -> {"images": [{"run", "png"}], "ms"}
+    POST /api/samples               body: {"temperature", "seed", "n"} -> the same shape
+
+Errors are JSON ``{"error": message}`` with a 4xx status; the server keeps running.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import math
+import socket
+import socketserver
+import sys
+import time
+from collections.abc import Sequence
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+from dfcvae.analysis.runs import RunLike
+from dfcvae.errors import ConfigError
+from dfcvae.explore.explorer import Explorer, View
+from dfcvae.explore.inputs import UploadError, png_bytes
+
+STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/static/explore.js": ("explore.js", "text/javascript; charset=utf-8"),
+    "/static/explore.css": ("explore.css", "text/css; charset=utf-8"),
+}
+# Everything comes from this server: no CDN, no web fonts, no analytics, even by mistake.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+MAX_JSON_BYTES = 64 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def parse_view(body: dict[str, Any]) -> View:
+    """A view from the page's JSON; the same picture always gives the same ``View`` (sorted
+    nonzero strengths, no second input at alpha 0), so the cache recognises it."""
+    if not isinstance(body.get("input"), str):
+        raise ConfigError("choose an input image first")
+    other, alpha = body.get("other"), number(body.get("alpha", 0.0), "alpha")
+    if other is not None and not isinstance(other, str):
+        raise ConfigError("other: must be an input key")
+    if other is None or alpha == 0:
+        other, alpha = None, 0.0
+    method = body.get("method", "lerp")
+    if method not in ("lerp", "slerp"):
+        raise ConfigError(f"method {method!r}: choose lerp or slerp")
+    strengths = body.get("strengths") or {}
+    if not isinstance(strengths, dict):
+        raise ConfigError("strengths: must map attribute names to numbers")
+    pairs = tuple(sorted((str(k), number(v, str(k))) for k, v in strengths.items() if v))
+    return View(body["input"], other, alpha, method == "slerp" and other is not None, pairs)
+
+
+def number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name}: must be a number")
+    return float(value)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request; ``server.explorer`` does the work."""
+
+    server: ExploreServer
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the second one waits for
+    # the client's delayed ACK, 40 ms on Linux, a third of the time budget of a slider move.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: errors reach the page; the terminal shows only the URL
+
+    def do_GET(self) -> None:
+        if not self.check_host():
+            return
+        path = self.path.split("?", 1)[0]
+        explorer = self.server.explorer
+        if path in STATIC:
+            name, kind = STATIC[path]
+            body = resources.files("dfcvae.explore").joinpath("static", name).read_bytes()
+            return self.send(HTTPStatus.OK, body, kind)
+        if path == "/api/info":
+            return self.send_json(HTTPStatus.OK, self.server.info)
+        if path.startswith("/api/thumbnails/") and path.endswith(".png"):
+            number = path[len("/api/thumbnails/") : -len(".png")]
+            if number.isdigit() and int(number) < len(explorer.test):
+                png = png_bytes(explorer.test[int(number)][0])
+                return self.send(HTTPStatus.OK, png, "image/png", cache=True)
+        self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+
+    def do_POST(self) -> None:
+        if not self.check_host():
+            return
+        path = self.path.split("?", 1)[0]
+        routes = {"/api/upload": self.upload, "/api/render": self.render,
+                  "/api/samples": self.samples}  # fmt: skip
+        if path not in routes:
+            return self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {path}"})
+        limit = self.server.explorer.max_bytes if path == "/api/upload" else MAX_JSON_BYTES
+        body = self.read_body(limit)
+        if body is None:
+            return
+        try:
+            routes[path](body)
+        except UploadError as error:
+            self.send_json(error.status, {"error": str(error)})
+        except ConfigError as error:
+            self.send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+        except ConnectionError:
+            raise
+        except Exception as error:  # noqa: BLE001 -- one line on the page, the server goes on
+            message = f"internal error in {path}: {type(error).__name__}: {error}"
+            print(f"dfcvae explore: {message}", file=sys.stderr)
+            self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": message})
+
+    def upload(self, body: bytes) -> None:
+        explorer = self.server.explorer
+        key = explorer.add_upload(body)
+        image = data_url(png_bytes(explorer.preview(key)))
+        self.send_json(HTTPStatus.OK, {"input": key, "image": image})
+
+    def render(self, body: bytes) -> None:
+        started = time.perf_counter()
+        images = self.server.explorer.render(parse_view(self.json(body)))
+        self.send_images(images, started)
+
+    def samples(self, body: bytes) -> None:
+        started, request = time.perf_counter(), self.json(body)
+        seed = request.get("seed", 0)
+        n = request.get("n", 8)
+        if not isinstance(seed, int) or not isinstance(n, int):
+            raise ConfigError("seed and n: must be integers")
+        temperature = number(request.get("temperature", 1.0), "temperature")
+        self.send_images(self.server.explorer.samples(temperature, seed, n), started)
+
+    def send_images(self, images: Sequence, started: float) -> None:
+        names = self.server.explorer.names
+        items = [{"run": n, "png": data_url(png_bytes(i))} for n, i in zip(names, images)]
+        ms = 1000 * (time.perf_counter() - started)
+        self.send_json(HTTPStatus.OK, {"images": items, "ms": round(ms, 1)})
+
+    @staticmethod
+    def json(body: bytes) -> dict[str, Any]:
+        try:
+            value = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ConfigError("the request body is not JSON") from None
+        if not isinstance(value, dict):
+            raise ConfigError("the request body must be a JSON object")
+        return value
+
+    def check_host(self) -> bool:
+        """On loopback, only requests addressed to loopback: a web page cannot reach the
+        server through a rebound DNS name."""
+        if not self.server.loopback:
+            return True
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        if is_loopback(host):
+            return True
+        self.send_json(HTTPStatus.FORBIDDEN, {"error": f"host {host!r} is not allowed"})
+        return False
+
+    def read_body(self, limit: int) -> bytes | None:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self.send_json(HTTPStatus.LENGTH_REQUIRED, {"error": "send a Content-Length"})
+            return None
+        if int(length) > limit:
+            self.close_connection = True  # the body stays unread
+            message = f"the request has {int(length):,} bytes; the limit is {limit:,}"
+            self.send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message})
+            return None
+        return self.rfile.read(int(length))
+
+    def send_json(self, status: int, value: Any) -> None:
+        self.send(status, json.dumps(value).encode(), "application/json")
+
+    def send(self, status: int, body: bytes, kind: str, cache: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "max-age=3600" if cache else "no-store")
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class ExploreServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that carries the ``Explorer``."""
+
+    daemon_threads = True
+
+    def __init__(self, explorer: Explorer, host: str, port: int) -> None:
+        self.explorer = explorer
+        self.loopback = is_loopback(host)
+        if ":" in host.strip("[]"):
+            self.address_family = socket.AF_INET6
+        super().__init__((host.strip("[]"), port), Handler)
+        self.info = {
+            "runs": [
+                {
+                    "name": name,
+                    "dataset": run.config.data.dataset,
+                    "image_size": run.config.model.image_size,
+                    "channels": run.config.model.channels,
+                    "latent_dim": run.config.model.latent_dim,
+                    "attributes": list(vectors),
+                }
+                for name, run, vectors in zip(explorer.names, explorer.runs, explorer.vectors)
+            ],  # fmt: skip
+            "attributes": explorer.attributes,
+            "thumbnails": explorer.thumbnails,
+            "max_bytes": explorer.max_bytes,
+            "max_pixels": explorer.max_pixels,
+        }
+
+    def handle_error(self, request, client_address) -> None:
+        """A browser that went away mid-answer is normal; anything else is one line."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            print(f"dfcvae explore: {type(error).__name__}: {error}", file=sys.stderr)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind asks DNS for the host's full name, which can stall offline.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        host = f"[{host}]" if ":" in str(host) else host
+        return f"http://{host}:{port}/"
+
+
+def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 8765) -> ExploreServer:
+    """A server bound to ``host:port`` (port 0: a free one), not yet serving."""
+    try:
+        return ExploreServer(explorer, host, port)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigError(
+            f"--host {host} --port {port}: cannot listen there ({reason}); "
+            "choose another --port, or --port 0 for a free one"
+        ) from None
+
+
+def serve(
+    runs: Sequence[RunLike], host: str = "127.0.0.1", port: int = 8765, device: str = "cpu",
+    *, progress: bool = True,
+) -> None:  # fmt: skip
+    """Serve the page for ``runs`` until Ctrl-C; prints the URL. Binds loopback by default."""
+    explorer = Explorer(runs, device, progress=progress)
+    try:
+        server = make_server(explorer, host, port)
+        with server:
+            if not server.loopback:
+                print(f"dfcvae explore: warning: listening on {host}, not loopback: anyone who "
+                      "can reach this machine can use the page and upload to it",
+                      file=sys.stderr)  # fmt: skip
+            print(f"dfcvae explore: {len(explorer.runs)} run(s) at {server.url} (Ctrl-C stops)",
+                  flush=True)  # fmt: skip
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                print("dfcvae explore: stopped", file=sys.stderr)
+    finally:
+        explorer.close()
