@@ -74,3 +74,21 @@ def test_classifier_loss_network_without_weights_is_one_line(capsys, tmp_path: P
         "--image-size", "32", "--channels", "1",
     )  # fmt: skip
     assert code == 2 and "train-classifier" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_data_root_fails_before_loss_network_weights_load(
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dfcvae.loss_networks.base as base
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("loss-network weights were resolved before the data was checked")
+
+    monkeypatch.setattr(base, "resolve_weights", no_weights)
+    missing = tmp_path / "nonexistent"
+    code, _, err = run_cli(capsys, "train", "--preset", "vae-123", "--dataset", "celeba",
+                           "--data-root", str(missing), "--out", str(tmp_path / "run"))  # fmt: skip
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(missing) in lines[0], err
+    assert "Traceback" not in err
