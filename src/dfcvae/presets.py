@@ -20,7 +20,7 @@ VGG19_RELUS = [
 
 # Chosen on Fashion-MNIST by benchmarks/loss_defaults.py; docs/loss-scale.md has the sweeps.
 SSIM_COLOUR_KL_WEIGHT = 0.01
-MIX_KL_WEIGHT = 0.001
+MIX_KL_WEIGHT = 0.004
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Plain VAE with a pixel loss, the paper's baseline: the per-image ELBO (KL averaged over the
