@@ -19,7 +19,7 @@ VGG19_RELUS = [
 ]  # fmt: skip
 
 # Chosen on Fashion-MNIST by benchmarks/loss_defaults.py; docs/loss-scale.md has the sweeps.
-SSIM_COLOUR_KL_WEIGHT = 0.01
+SSIM_COLOUR_KL_WEIGHT = 0.003
 MIX_KL_WEIGHT = 0.004
 
 PRESETS: dict[str, dict[str, Any]] = {
