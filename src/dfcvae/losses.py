@@ -11,7 +11,10 @@ Reductions (the most asked-about point in other ports):
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -22,13 +25,42 @@ from dfcvae.config import LossConfig
 from dfcvae.loss_networks import LossNetwork, build_loss_network
 from dfcvae.model import VAEOutput
 
+Term = TypeVar("Term", bound=Callable[..., torch.Tensor])
 
+
+def _to_fp32(value):  # noqa: ANN001, ANN202 - tensors, lists of tensors, anything else
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_fp32(v) for v in value)
+    return value
+
+
+def in_fp32(term: Term) -> Term:
+    """A loss term computed in fp32 whatever the surrounding autocast: its floating-point tensor
+    arguments (also inside lists) are cast to float32 and autocast is off on their device while
+    it runs. Under bf16 autocast, SSIM's E[x^2] - mu^2 and the feature MSE would otherwise lose
+    most of their precision. Gradients flow back through the casts in the input's own dtype."""
+
+    @functools.wraps(term)
+    def fp32_term(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        args, kwargs = _to_fp32(args), {k: _to_fp32(v) for k, v in kwargs.items()}
+        tensors = [v for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor)]
+        tensors += [t for v in (*args, *kwargs.values()) if isinstance(v, list) for t in v]
+        with torch.autocast(device_type=tensors[0].device.type, enabled=False):
+            return term(*args, **kwargs)
+
+    return fp32_term  # type: ignore[return-value]
+
+
+@in_fp32
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)), summed over latent dims, averaged over the batch."""
     per_image = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
     return per_image.mean()
 
 
+@in_fp32
 def pixel_loss(recon_logits: torch.Tensor, x: torch.Tensor, kind: str = "sse") -> torch.Tensor:
     """Per-image sum over pixels, averaged over the batch. x in [0, 1]; logits before sigmoid."""
     if kind == "bce":
@@ -38,6 +70,7 @@ def pixel_loss(recon_logits: torch.Tensor, x: torch.Tensor, kind: str = "sse") -
     return per_pixel.flatten(1).sum(1).mean()
 
 
+@in_fp32
 def feature_loss(
     target_features: list[torch.Tensor],
     recon_features: list[torch.Tensor],
@@ -52,6 +85,7 @@ def feature_loss(
     return torch.stack(terms).sum()
 
 
+@in_fp32
 def ssim_colour_loss(recon: torch.Tensor, x: torch.Tensor, colour_weight: float = 1.0):
     """(1 - SSIM(recon, x)) + colour_weight * MSE(avgpool3x3(recon), avgpool3x3(x))."""
     ssim = structural_similarity_index_measure(recon.float(), x.float(), data_range=1.0)
