@@ -132,3 +132,22 @@ def test_every_preset_objective_under_bf16_autocast_keeps_its_terms_in_fp32(pres
                             weights)  # fmt: skip
     feature = mixed.parts.get("feature", mixed.reconstruction)
     assert same(feature, expected), (feature, expected)
+
+
+def test_feature_loss_is_the_same_on_channels_last_maps() -> None:
+    """feature_loss reads channels-last maps as (N, H, W, C) views (its fast path): only valid
+    while its value does not depend on the layout within an image; this checks that it does not."""
+    generator = torch.Generator().manual_seed(9)
+    target = [torch.rand(2, c, s, s, generator=generator) for c, s in ((8, 16), (16, 8))]
+    recon = [(t + torch.randn(t.shape, generator=generator)).requires_grad_() for t in target]
+    plain = feature_loss(target, recon, [1.0, 0.5])
+    plain.backward()
+    grads = [r.grad.clone() for r in recon]
+    last = [t.contiguous(memory_format=torch.channels_last) for t in target]
+    recon_last = [r.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+                  for r in recon]  # fmt: skip
+    fast = feature_loss(last, recon_last, [1.0, 0.5])
+    fast.backward()
+    assert torch.allclose(fast, plain, rtol=1e-6)
+    for r, g in zip(recon_last, grads):
+        assert torch.allclose(r.grad, g, rtol=1e-5, atol=1e-8)
