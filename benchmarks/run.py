@@ -13,7 +13,8 @@ What is measured (see step.py, trials.py, data_pipeline.py):
 - peak memory of each configuration (RSS on CPU, ``max_memory_allocated`` on CUDA);
 - loss parity of the fast path with the fp32 reference over N steps;
 - the ladder of speed trials, each against the rung before;
-- data-pipeline throughput, and a CelebA-sized cache read through a DataLoader.
+- data-pipeline throughput, and a CelebA-sized cache read through a DataLoader;
+- ``predict-attributes``' linear SVMs on codes of CelebA's split sizes (attributes.py).
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ def child(kind: str, args: dict) -> dict:
                 loader_throughput(root, cache, batch_size=args["batch"], num_workers=workers)
             )
         return result
+    if kind == "attributes":
+        from attributes import celeba_sized
+
+        return celeba_sized(args["liblinear_attributes"])
     if kind == "celeba_build":
         from data_pipeline import celeba_sized_cache
 
@@ -210,6 +215,11 @@ def run_all(results, options, device, quick, batches, presets, log) -> None:
             log(f"speed trials {preset}")
             args = {"device": device, "preset": preset, "batch": 64, "wanted": 2 if quick else 3}
             results["ladder"].append({"preset": preset, **run_child("ladder", args, log)})
+
+    log("predict-attributes at CelebA's size (generated codes)")
+    results["attributes"] = run_child(
+        "attributes", {"liblinear_attributes": 1 if quick else 2}, log
+    )
 
     work = Path(options.work or tempfile.mkdtemp(prefix="dfcvae-bench-"))
     try:
