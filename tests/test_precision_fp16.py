@@ -149,3 +149,13 @@ def test_dfcvae_trains_in_16_mixed_through_early_overflows(gradient_clip: float 
     trained = weights(module)
     assert torch.isfinite(trained).all() and not torch.equal(trained, initial)
     assert module.trainer.precision_plugin.scaler.get_scale() < 2.0**24
+
+
+def test_the_earliest_stop_is_the_one_named() -> None:
+    guard = NonFiniteGuard(torch.device("cpu"))
+    one = torch.tensor(1.0)
+    guard.loss(2, one, one, one)
+    guard.gradients([torch.tensor([float("nan")])], None)  # step 2: bad gradients
+    guard.loss(3, torch.tensor(float("inf")), one, one)  # step 3: bad loss
+    with pytest.raises(NonFiniteLossError, match=r"^step 2: NaN or Inf in the gradients"):
+        guard.check()

@@ -91,27 +91,21 @@ class NonFiniteGuard:
         return step % self.check_every == 0
 
     def check(self) -> None:
-        """Read the flags (one host sync) and raise for the first stop found."""
-        loss, grads, skips = torch.stack(
-            [self.bad_loss, self.bad_gradients, self.skip_stop]
-        ).tolist()
-        if loss[0] >= 0:
-            step, total, kl, reconstruction = loss
-            raise NonFiniteLossError(
-                f"step {int(step)}: the loss is {total} (kl={kl:.4g}, "
-                f"reconstruction={reconstruction:.4g}); {ADVICE}"
+        """Read the flags (one host sync) and raise for the earliest stop found."""
+        rows = torch.stack([self.bad_loss, self.bad_gradients, self.skip_stop]).tolist()
+        found = [(row[0], kind, row[1:]) for kind, row in enumerate(rows) if row[0] >= 0]
+        if not found:
+            return
+        step, kind, (total, kl, reconstruction) = min(found)
+        terms = f"kl={kl:.4g}, reconstruction={reconstruction:.4g}"
+        if kind == 0:
+            message = f"the loss is {total} ({terms})"
+        elif kind == 1:
+            message = f"NaN or Inf in the gradients (loss={total:.4g}, {terms})"
+        else:
+            message = (
+                f"the fp16 loss scaler skipped {self.max_skipped} steps in a row (NaN or Inf in "
+                f"the gradients however far it lowered its scale; loss={total:.4g}, {terms})"
             )
-        if grads[0] >= 0:
-            step, total, kl, reconstruction = grads
-            raise NonFiniteLossError(
-                f"step {int(step)}: NaN or Inf in the gradients (loss={total:.4g}, kl={kl:.4g}, "
-                f"reconstruction={reconstruction:.4g}); {ADVICE}"
-            )
-        if skips[0] >= 0:
-            step, total, kl, reconstruction = skips
-            raise NonFiniteLossError(
-                f"step {int(step)}: the fp16 loss scaler skipped {self.max_skipped} steps in a row "
-                f"(NaN or Inf in the gradients however far it lowered its scale; loss={total:.4g}, "
-                f"kl={kl:.4g}, reconstruction={reconstruction:.4g}); {ADVICE}, or train in "
-                "--precision bf16-mixed or 32-true"
-            )
+        advice = ADVICE + (", or train in --precision bf16-mixed or 32-true" if kind == 2 else "")
+        raise NonFiniteLossError(f"step {int(step)}: {message}; {advice}")
