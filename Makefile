@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-fast lint bench os-packages clean
+.PHONY: demo test test-fast lint bench bench-gpu os-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# One CUDA GPU, under 5 minutes (benchmarks/gpu.py); `benchmarks/gpu.sh --cpu-smoke` without one.
+bench-gpu: $(STAMP)
+	PYTHON=$(BIN)/python benchmarks/gpu.sh --out docs/benchmarks-gpu
 
 clean:
 	rm -rf $(VENV) demo-out

@@ -34,11 +34,67 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def cpu_identity() -> dict[str, str | int]:
+    """vendor_id, cpu family and model from /proc/cpuinfo (empty where there is none)."""
+    found: dict[str, str | int] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key in ("vendor_id", "cpu family", "model") and key not in found:
+                found[key] = int(value) if value.isdigit() else value
+            if not line.strip() and found:
+                break
+    except OSError:
+        pass
+    return found
+
+
+def cpu_family(identity: dict[str, str | int], flags: set[str]) -> str:
+    """A name for the CPU's family, from its vendor, family and model numbers (AMD) or its
+    flags (Intel): what decides which kernels torch runs and which targets apply."""
+    vendor, family, model = (identity.get(k) for k in ("vendor_id", "cpu family", "model"))
+    if vendor == "AuthenticAMD" and isinstance(family, int) and isinstance(model, int):
+        if family == 26:
+            name = "Zen 5"
+        elif family == 25:
+            zen4 = 0x10 <= model <= 0x1F or 0x60 <= model <= 0x7F or 0xA0 <= model <= 0xAF
+            name = "Zen 4" if zen4 else "Zen 3"
+        elif family == 23:
+            name = "Zen 2" if model >= 0x30 else "Zen / Zen+"
+        else:
+            name = f"family {family}"
+        return f"AMD {name} (cpu family {family}, model {model})"
+    if vendor == "GenuineIntel":
+        name = "with AMX" if "amx_bf16" in flags else "with AVX-512" if "avx512f" in flags else ""
+        return f"Intel {name} (cpu family {family}, model {model})".replace("  ", " ")
+    return str(vendor or platform.machine())
+
+
+def isa_class(flags: set[str]) -> str:
+    """The widest instructions that matter here: amx-bf16, avx512-bf16, avx512, avx2, other."""
+    for flag, name in (("amx_bf16", "amx-bf16"), ("avx512_bf16", "avx512-bf16"),
+                       ("avx512f", "avx512"), ("avx2", "avx2")):  # fmt: skip
+        if flag in flags:
+            return name
+    return "other"
+
+
+RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16",
+                  "amx_tile")  # fmt: skip
+
+
 def machine(device: torch.device) -> dict[str, str | int]:
+    from dfcvae.training.train import resolve_precision
+
     flags = cpu_flags()
     bf16 = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
     info: dict[str, str | int] = {
         "cpu": cpu_model(),
+        "cpu_family": cpu_family(cpu_identity(), flags),
+        "isa": isa_class(flags),
+        "cpu_flags": " ".join(f for f in RELEVANT_FLAGS if f in flags)
+        or "none of " + ", ".join(RELEVANT_FLAGS),
+        "auto_precision": resolve_precision("auto", "gpu" if device.type == "cuda" else "cpu"),
         "cores": os.cpu_count() or 0,
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -158,6 +214,30 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, wanted: int = 10) -> d
         if clock.interval.seconds > 0.2:
             break
         n *= 2
+    return best
+
+
+def conv_peak(dtype: torch.dtype, device: torch.device, wanted: int = 5) -> dict[str, float]:
+    """Measured GFLOP/s of the 3x3 convolutions a VGG loss network runs (channels-last, batch
+    64: 64 channels at 64x64, 128 at 32x32, 256 at 16x16), the best sample. On CPUs torch's fp32
+    matmul (MKL or OpenBLAS) can be slower than oneDNN's convolutions, so a matmul alone would
+    put a convolution-bound step above 100% of its "peak"; the report uses the higher of the two.
+    """
+    import torch.nn.functional as F
+
+    best: dict[str, float] = {"gflops": 0.0, "channels": 0}
+    for channels, size in ((64, 64), (128, 32), (256, 16)):
+        x = torch.randn(64, channels, size, size, device=device, dtype=dtype)
+        w = torch.randn(channels, channels, 3, 3, device=device, dtype=dtype)
+        x, w = (t.contiguous(memory_format=torch.channels_last) for t in (x, w))
+        F.conv2d(x, w, padding=1)  # warm-up
+        samples = repeat(lambda x=x, w=w: F.conv2d(x, w, padding=1), device, wanted)
+        fastest = min(samples.intervals, key=lambda i: i.seconds)
+        gflops = 2 * 64 * channels * channels * 9 * size * size / fastest.seconds / 1e9
+        if gflops > best["gflops"]:
+            best = {"gflops": gflops, "channels": channels, "other_cores": fastest.other_cores}
+        if fastest.seconds > 2.0:  # emulated (bf16 without bf16 instructions): one size is enough
+            break
     return best
 
 

@@ -230,7 +230,7 @@ def fit_throughput(
 def module_step(config: RunConfig, device: torch.device) -> tuple[DFCVAEModule, Callable]:
     """A DFCVAEModule and one manual step that does what Lightning's automatic optimisation
     does (configure_model, configure_optimizers, training_step under the precision's autocast,
-    zero_grad, backward, on_after_backward, optimizer step), for FLOP counting and parity."""
+    zero_grad, backward, on_before_optimizer_step, optimizer step), for FLOP counting and parity."""
     module = DFCVAEModule(config.to_dict()).to(device)
     module.configure_model()
     optimizer = module.configure_optimizers()
@@ -241,7 +241,7 @@ def module_step(config: RunConfig, device: torch.device) -> tuple[DFCVAEModule, 
             loss = module.training_step((x, None), step_index[0])
         optimizer.zero_grad()
         loss.backward()
-        module.on_after_backward()
+        module.on_before_optimizer_step(optimizer)
         optimizer.step()
         step_index[0] += 1
         return loss.item()

@@ -18,7 +18,7 @@ import torch
 from common import Clock, Samples, set_allocator
 from dfcvae import RunConfig
 from dfcvae.loss_networks import build_loss_network
-from dfcvae.losses import feature_loss, kl_divergence, pixel_loss
+from dfcvae.losses import feature_loss, in_fp32, kl_divergence, pixel_loss
 from dfcvae.model import DFCVAE
 from step import NaiveReference, synthetic_images
 
@@ -38,10 +38,14 @@ class Recipe:
     keep_freed: bool = False  # glibc keeps freed memory (training.train.keep_freed_memory)
     threads: int | None = None  # intra-op threads; None: torch's default
     naive: bool = False  # the NaiveReference itself
+    nhwc_mse: bool = True  # feature MSE reads channels-last maps as NHWC views (losses.in_fp32)
+    one_batch: bool = False  # x and x_hat through the loss network as one batch of 2N
     base: str | None = None  # for side trials: the rung they are compared with
 
 
-def ladder(uses_loss_network: bool) -> list[Recipe]:
+def ladder(uses_loss_network: bool, native_bf16: bool = False) -> list[Recipe]:
+    """The rungs, then the side trials. With bf16 instructions (what ``--precision auto`` then
+    picks) bf16 autocast is a rung of its own; without, a side trial."""
     naive = Recipe("naive reference (fp32, NCHW, full VGG19, grad on both)", naive=True)
     rungs = [naive]
     if uses_loss_network:
@@ -57,14 +61,26 @@ def ladder(uses_loss_network: bool) -> list[Recipe]:
     kept = replace(fused, name="+ freed memory kept by glibc (no page faults)", keep_freed=True)
     rungs += [cl, fused, kept]
     fused = kept
+    bf16 = replace(kept, name="+ bf16 autocast (what auto picks on this CPU)", bf16=True)
+    if native_bf16:
+        rungs.append(bf16)
+        fused = bf16
     side = [
         replace(fused, name="torch.compile (VAE and loss network)", compile=True, base=fused.name),
-        replace(fused, name="bf16 autocast", bf16=True, base=fused.name),
         replace(
             fused, name="channels_last off (NCHW), fused Adam", channels_last=False, base=fused.name
         ),  # fmt: skip
         replace(fused, name="1 intra-op thread instead of 2", threads=1, base=fused.name),
     ]
+    if not native_bf16:
+        side.insert(1, replace(bf16, name="bf16 autocast", base=fused.name))
+    if uses_loss_network:
+        side += [
+            replace(fused, name="feature MSE on channels-last maps (no NHWC view)",
+                    nhwc_mse=False, base=fused.name),
+            replace(fused, name="x and x_hat through the loss network as one batch",
+                    one_batch=True, base=fused.name),
+        ]  # fmt: skip
     if uses_loss_network:
         side.insert(0, replace(rungs[1], name="loss network weights not frozen (seed bug)",
                                frozen=False, truncate=False, base=naive.name))  # fmt: skip
@@ -101,6 +117,15 @@ def recipe_step(config: RunConfig, device: torch.device, recipe: Recipe):
             network.compile()
     cast = torch.autocast(device.type, dtype=torch.bfloat16) if recipe.bf16 else nullcontext()
     k = len(cfg.layers)
+    mse = feature_loss if recipe.nhwc_mse else in_fp32(feature_loss.__wrapped__)
+
+    def features(x: torch.Tensor, recon: torch.Tensor):
+        if recipe.one_batch:
+            both = network(torch.cat([x, recon]))[:k]
+            return [f[: len(x)].detach() for f in both], [f[len(x) :] for f in both]
+        with torch.no_grad() if recipe.no_grad_target else nullcontext():
+            target = network(x)[:k]
+        return target, network(recon)[:k]
 
     def step(x: torch.Tensor) -> float:
         set_allocator(recipe.keep_freed)
@@ -113,9 +138,7 @@ def recipe_step(config: RunConfig, device: torch.device, recipe: Recipe):
             if network is None:
                 reconstruction = pixel_loss(out.recon_logits, x, cfg.pixel)
             else:
-                with torch.no_grad() if recipe.no_grad_target else nullcontext():
-                    target = network(x)[:k]
-                reconstruction = feature_loss(target, network(out.recon)[:k])
+                reconstruction = mse(*features(x, out.recon))
             loss = cfg.kl_weight * kl_divergence(out.mu.float(), out.logvar.float())
             loss = loss + cfg.recon_weight * reconstruction
         optimizer.zero_grad()
@@ -133,7 +156,10 @@ def run_ladder(
     """Median seconds per step of every recipe over ``wanted`` rounds, interleaved."""
     x = synthetic_images(config.train.batch_size, config.model.channels, config.model.image_size)
     x = x.to(device)
-    recipes = ladder(config.loss.uses_loss_network)
+    from dfcvae.training.train import cpu_supports_bf16
+
+    native = device.type == "cuda" or cpu_supports_bf16()
+    recipes = ladder(config.loss.uses_loss_network, native)
     steps, first_s = {}, {}
     for recipe in recipes:
         steps[recipe.name] = recipe_step(config, device, recipe)

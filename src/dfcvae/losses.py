@@ -15,7 +15,10 @@ Reductions (the most asked-about point in other ports; docs/loss-scale.md derive
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -26,13 +29,55 @@ from dfcvae.config import LossConfig
 from dfcvae.loss_networks import LossNetwork, build_loss_network
 from dfcvae.model import VAEOutput
 
+Term = TypeVar("Term", bound=Callable[..., torch.Tensor])
 
+
+def _to_fp32(value, layout_free: bool = False):  # noqa: ANN001, ANN202 - tensors, lists, other
+    if isinstance(value, torch.Tensor):
+        if layout_free and value.dim() == 4 and not value.is_contiguous():
+            if value.is_contiguous(memory_format=torch.channels_last):
+                value = value.permute(0, 2, 3, 1)  # the same memory, read in order: NHWC
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_fp32(v, layout_free) for v in value)
+    return value
+
+
+def in_fp32(term: Term | None = None, *, layout_free: bool = False):  # noqa: ANN201
+    """A loss term computed in fp32 whatever the surrounding autocast: its floating-point tensor
+    arguments (also inside lists) are cast to float32 and autocast is off on their device while
+    it runs. Under bf16 autocast, SSIM's E[x^2] - mu^2 and the feature MSE would otherwise lose
+    most of their precision. Gradients flow back through the casts in the input's own dtype.
+
+    ``layout_free=True``: the term's value does not depend on where each value of a map sits
+    within its image (sums and means over all of (C, H, W), elementwise differences), so
+    channels-last maps are handed over as their (N, H, W, C) views: the same memory read in
+    order, on which torch's reductions take their contiguous fast path (3-4x faster than
+    ``mse_loss`` on channels-last maps; docs/benchmarks.md).
+    """
+    if term is None:
+        return functools.partial(in_fp32, layout_free=layout_free)
+
+    @functools.wraps(term)
+    def fp32_term(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        args = _to_fp32(args, layout_free)
+        kwargs = {k: _to_fp32(v, layout_free) for k, v in kwargs.items()}
+        tensors = [v for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor)]
+        tensors += [t for v in (*args, *kwargs.values()) if isinstance(v, list) for t in v]
+        with torch.autocast(device_type=tensors[0].device.type, enabled=False):
+            return term(*args, **kwargs)
+
+    return fp32_term
+
+
+@in_fp32
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)), summed over latent dims, averaged over the batch."""
     per_image = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
     return per_image.mean()
 
 
+@in_fp32
 def pixel_loss(
     recon_logits: torch.Tensor, x: torch.Tensor, kind: str = "sse", per_element: bool = False
 ) -> torch.Tensor:
@@ -47,6 +92,7 @@ def pixel_loss(
     return per_pixel.flatten(1).sum(1).mean()
 
 
+@in_fp32(layout_free=True)
 def feature_loss(
     target_features: list[torch.Tensor],
     recon_features: list[torch.Tensor],
@@ -62,6 +108,7 @@ def feature_loss(
     return scale**2 * torch.stack(terms).sum()
 
 
+@in_fp32
 def ssim_colour_loss(recon: torch.Tensor, x: torch.Tensor, colour_weight: float = 1.0):
     """(1 - SSIM(recon, x)) + colour_weight * MSE(avgpool3x3(recon), avgpool3x3(x))."""
     ssim = structural_similarity_index_measure(recon.float(), x.float(), data_range=1.0)

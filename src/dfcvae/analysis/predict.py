@@ -1,24 +1,25 @@
 """Attribute prediction from latent codes with linear SVMs (the paper: 86.95% mean on CelebA).
 
-One ``LinearSVC`` per attribute on mu of the train split, its C chosen by accuracy on the valid
-split, scored on the test split beside the majority-class baseline (predict the train split's
-most common value), so a reader can tell learning from class imbalance.
+One linear SVM per attribute on mu of the train split (``LinearSVC``'s objective, solved by
+``analysis.linear_svm``: exact Newton steps that share X^T X across attributes and warm-start
+along C, about 15x faster than liblinear at CelebA's size), its C chosen by accuracy on the
+valid split, scored on the test split beside the majority-class baseline (predict the train
+split's most common value), so a reader can tell learning from class imbalance.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from dfcvae.analysis.attributes import binary_labels
 from dfcvae.analysis.latents import encode_dataset
+from dfcvae.analysis.linear_svm import decision_path, with_bias
 from dfcvae.analysis.runs import MissingLabelsError, RunLike, open_run
 from dfcvae.errors import ConfigError
 
@@ -33,6 +34,52 @@ def majority_baseline(train_y: np.ndarray, test_y: np.ndarray) -> float:
     return float(np.mean(test_y == values[np.argmax(counts)]))
 
 
+class LinearSVMs:
+    """Linear SVMs for any number of labels of the same three splits: the codes are
+    standardised (on train) once, and X^T X of the train codes is computed once.
+
+    x: (N, D) features of each split.
+    """
+
+    def __init__(self, train_x: np.ndarray, valid_x: np.ndarray, test_x: np.ndarray):
+        scaler = StandardScaler().fit(train_x)
+        self.train, self.valid, self.test = (
+            with_bias(scaler.transform(x)) for x in (train_x, valid_x, test_x)
+        )
+        self.gram = self.train.T @ self.train
+
+    def accuracy(
+        self,
+        train_y: np.ndarray,
+        valid_y: np.ndarray,
+        test_y: np.ndarray,
+        cs: Sequence[float] = DEFAULT_CS,
+    ) -> dict[str, float | None]:
+        """``LinearSVC``'s squared-hinge SVM (one-vs-rest when there are more than two classes),
+        C picked on the valid split (the first of equals, in the order of ``cs``).
+
+        y: (N,) labels (binary or class indices). Returns ``accuracy`` on test in [0, 1], the
+        chosen ``C``, ``valid_accuracy`` and ``majority_baseline``. A train split with a single
+        label value gives the constant prediction, with C = None.
+        """
+        baseline = majority_baseline(train_y, test_y)
+        if np.unique(train_y).size < 2:
+            return {"accuracy": baseline, "C": None, "valid_accuracy": None,
+                    "majority_baseline": baseline}  # fmt: skip
+        # Matrix-vector products of 100-d codes: one BLAS thread does them as fast as several,
+        # without the threads' spinning (3-5x the CPU time on a busy 2-core machine).
+        with threadpool_limits(limits=1, user_api="blas"):
+            predictions = decision_path(self.train, train_y, [self.valid, self.test], cs, self.gram)
+        scores = [float(np.mean(valid == valid_y)) for valid, _ in predictions]
+        best = int(np.argmax(scores))
+        return {
+            "accuracy": float(np.mean(predictions[best][1] == test_y)),
+            "C": float(cs[best]),
+            "valid_accuracy": scores[best],
+            "majority_baseline": baseline,
+        }
+
+
 def linear_svm_accuracy(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -44,35 +91,14 @@ def linear_svm_accuracy(
     cs: Sequence[float] = DEFAULT_CS,
     seed: int = 0,
 ) -> dict[str, float | None]:
-    """A standardised ``LinearSVC`` (one-vs-rest when there are more than two classes), C picked
-    on the valid split.
-
-    x: (N, D) features; y: (N,) labels (binary or class indices). Returns ``accuracy`` on test in
-    [0, 1], the chosen ``C``, ``valid_accuracy`` and ``majority_baseline``. A train split with a
-    single label value gives the constant prediction, with C = None.
-    """
-    baseline = majority_baseline(train_y, test_y)
+    """``LinearSVMs(train_x, valid_x, test_x).accuracy(train_y, valid_y, test_y, cs)`` for one
+    label. ``seed`` is kept for callers of the earlier liblinear version: the solver is exact
+    and deterministic."""
     if np.unique(train_y).size < 2:
+        baseline = majority_baseline(train_y, test_y)
         return {"accuracy": baseline, "C": None, "valid_accuracy": None,
                 "majority_baseline": baseline}  # fmt: skip
-    scaler = StandardScaler().fit(train_x)
-    train_x, valid_x, test_x = (scaler.transform(x) for x in (train_x, valid_x, test_x))
-    best: tuple[float, float, LinearSVC] | None = None
-    for c in cs:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            svm = LinearSVC(C=c, max_iter=5000, random_state=seed).fit(train_x, train_y)
-        score = float(svm.score(valid_x, valid_y))
-        if best is None or score > best[0]:
-            best = (score, c, svm)
-    assert best is not None
-    valid_accuracy, c, svm = best
-    return {
-        "accuracy": float(svm.score(test_x, test_y)),
-        "C": float(c),
-        "valid_accuracy": valid_accuracy,
-        "majority_baseline": baseline,
-    }
+    return LinearSVMs(train_x, valid_x, test_x).accuracy(train_y, valid_y, test_y, cs)
 
 
 @dataclass
@@ -137,18 +163,16 @@ def predict_attributes(
     test_pos, _ = binary_labels(test_set)
     width = len(names)
     valid_pos, test_pos = _pad_columns(valid_pos, width), _pad_columns(test_pos, width)
+    svms = LinearSVMs(train_x, valid_x, test_x)
     rows = []
     for column, name in enumerate(tqdm(names, desc="linear SVMs", disable=not progress)):
-        result = linear_svm_accuracy(
-            train_x, train_pos[:, column], valid_x, valid_pos[:, column],
-            test_x, test_pos[:, column], cs=cs, seed=seed,
-        )  # fmt: skip
+        result = svms.accuracy(train_pos[:, column], valid_pos[:, column], test_pos[:, column], cs)
         rows.append({"attribute": name, **result})
     multiclass = None
     if train_set.label_kind == "class":
-        multiclass = linear_svm_accuracy(
-            train_x, np.asarray(train_set.labels), valid_x, np.asarray(valid_set.labels),
-            test_x, np.asarray(test_set.labels), cs=cs, seed=seed,
+        multiclass = svms.accuracy(
+            np.asarray(train_set.labels), np.asarray(valid_set.labels),
+            np.asarray(test_set.labels), cs,
         )  # fmt: skip
     return AttributePrediction(
         dataset=run.config.data.dataset,

@@ -11,9 +11,9 @@ import lightning as L
 import torch
 
 from dfcvae.config import RunConfig
-from dfcvae.errors import NonFiniteLossError
 from dfcvae.losses import DFCVAELoss, LossTerms
 from dfcvae.model import DFCVAE
+from dfcvae.training.nonfinite import NonFiniteGuard
 
 
 class DFCVAEModule(L.LightningModule):
@@ -61,15 +61,10 @@ class DFCVAEModule(L.LightningModule):
         x = x.contiguous(memory_format=self.memory_format)
         out = self.vae(x, self.noise(x.shape[0]) if stage == "train" else None)
         terms = self.criterion(x, out, self.global_step)
-        if stage == "train":
-            # Named in the error if the gradients of this step turn out non-finite.
-            self._train_terms = [t.detach() for t in (terms.total, terms.kl, terms.reconstruction)]
-        if stage == "train" and not torch.isfinite(terms.total):
-            raise NonFiniteLossError(
-                f"step {self.global_step}: the loss is {terms.total.item()} "
-                f"(kl={terms.kl.item():.4g}, reconstruction={terms.reconstruction.item():.4g}); "
-                "stopped, the last good checkpoint is kept: lower --lr or set --gradient-clip"
-            )
+        if stage == "train":  # a non-finite loss stops the run (training/nonfinite.py)
+            self.guard.loss(self.global_step, terms.total, terms.kl, terms.reconstruction)
+            if self.guard.due(self.global_step):
+                self.guard.check()
         logs = {
             f"{stage}/kl": terms.kl,
             f"{stage}/reconstruction": terms.reconstruction,
@@ -91,19 +86,42 @@ class DFCVAEModule(L.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._step(batch, "val")
 
-    def on_after_backward(self) -> None:
-        grads = [p.grad for p in self.vae.parameters() if p.grad is not None]
-        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
-            total, kl, reconstruction = (t.item() for t in self._train_terms)
-            raise NonFiniteLossError(
-                f"step {self.global_step}: NaN or Inf in the gradients (loss={total:.4g}, "
-                f"kl={kl:.4g}, reconstruction={reconstruction:.4g}); stopped, the last good "
-                "checkpoint is kept: lower --lr or set --gradient-clip"
-            )
+    @property
+    def guard(self) -> NonFiniteGuard:
+        """Watches for non-finite losses and gradients, and for an fp16 scaler that keeps
+        skipping (``training/nonfinite.py``); made on the first use on this module's device."""
+        if getattr(self, "_guard", None) is None or self._guard.device != self.device:
+            self._guard = NonFiniteGuard(self.device)
+        return self._guard
+
+    def _scaler(self) -> torch.amp.GradScaler | None:
+        trainer = self._trainer
+        return getattr(trainer.precision_plugin, "scaler", None) if trainer is not None else None
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """After the scaler unscaled the gradients (when it does), before clipping and the step."""
+        self.guard.gradients((p.grad for p in self.vae.parameters()), self._scaler())
+        if self.guard.due(self.global_step):
+            self.guard.check()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.guard.after_step(self._scaler())
+        if self.guard.due(self.global_step):
+            self.guard.check()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.guard.check()  # never write a checkpoint after a bad step
+
+    def on_train_end(self) -> None:
+        self.guard.check()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         cfg = self.run_config.train
         params = list(self.vae.parameters())
-        # One fused kernel for all parameters instead of a Python loop over them.
-        fused = all(p.device.type in ("cpu", "cuda") for p in params)
+        # One fused kernel for all parameters instead of a Python loop over them; it unscales
+        # fp16 gradients inside its own step, so Lightning cannot clip them first: with
+        # 16-mixed and --gradient-clip, the plain (foreach) Adam.
+        precision = str(self._trainer.precision) if self._trainer is not None else ""
+        clipped_fp16 = precision.startswith("16") and cfg.gradient_clip is not None
+        fused = all(p.device.type in ("cpu", "cuda") for p in params) and not clipped_fp16
         return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
