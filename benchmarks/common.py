@@ -3,6 +3,7 @@ processes share the CPU, medians, the matrix-multiply peak and peak memory."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -10,6 +11,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import torch
 
@@ -300,3 +302,15 @@ def set_allocator(keep_freed: bool) -> None:
         libc.mallopt(_M_MMAP_MAX, 65536)
         libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
         libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+
+
+def child_result(done: CompletedProcess, tag: str, start: float) -> dict:
+    """The JSON a benchmark child printed after ``tag``, with its wall time; else an error
+    holding the last lines it wrote."""
+    for line in done.stdout.splitlines():
+        if line.startswith(tag):
+            result = json.loads(line[len(tag) :])
+            result["wall_s"] = time.perf_counter() - start
+            return result
+    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    return {"error": " | ".join(tail)}

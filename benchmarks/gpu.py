@@ -118,13 +118,9 @@ def run_child(kind: str, args: dict, timeout: float = 240) -> dict:
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT_TAG):
-            result = json.loads(line[len(RESULT_TAG) :])
-            result["wall_s"] = time.perf_counter() - start
-            return result
-    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-    return {"error": " | ".join(tail)}
+    from common import child_result
+
+    return child_result(done, RESULT_TAG, start)
 
 
 def run_tests(smoke: bool) -> dict:

@@ -139,14 +139,12 @@ def run_child(kind: str, args: dict, log, timeout: float = 3600) -> dict:
         return {"error": f"timed out after {timeout:.0f} s"}
     finally:
         shutil.rmtree(inductor_cache, ignore_errors=True)
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT_TAG):
-            result = json.loads(line[len(RESULT_TAG) :])
-            result["wall_s"] = time.perf_counter() - start
-            return result
-    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-    log(f"  {kind} {args}: failed: {' | '.join(tail)}")
-    return {"error": " | ".join(tail)}
+    from common import child_result
+
+    result = child_result(done, RESULT_TAG, start)
+    if "error" in result:
+        log(f"  {kind} {args}: failed: {result['error']}")
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
