@@ -1,0 +1,267 @@
+"""Values of the pure analysis functions against independent computations (numpy, scipy,
+scikit-image written here), never against the function under test."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg, ndimage
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from dfcvae.analysis.attributes import attribute_correlation, attribute_vectors_from_latents
+from dfcvae.analysis.frechet import (
+    frechet_distance,
+    frechet_distance_from_statistics,
+    gaussian_statistics,
+)
+from dfcvae.analysis.grids import lerp, prior_codes, slerp
+from dfcvae.analysis.predict import linear_svm_accuracy, majority_baseline
+from dfcvae.analysis.quality import (
+    laplacian_variance,
+    mse_per_image,
+    paired_t_test,
+    psnr_per_image,
+    ssim_per_image,
+    to_gray,
+)
+
+
+def images(n: int, channels: int = 1, size: int = 32, seed: int = 0) -> torch.Tensor:
+    """Smooth random images in [0, 1] (SSIM of pure noise says little)."""
+    rng = np.random.default_rng(seed)
+    x = ndimage.gaussian_filter(rng.random((n, channels, size, size)), sigma=(0, 0, 1.5, 1.5))
+    x = (x - x.min()) / (x.max() - x.min())
+    return torch.from_numpy(x).float()
+
+
+# --- Fréchet distance ----------------------------------------------------------------------
+
+
+def frechet_by_sqrtm(mu_a, cov_a, mu_b, cov_b) -> float:
+    """The textbook formula with scipy's general matrix square root."""
+    covmean = linalg.sqrtm(cov_a @ cov_b).real
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * covmean))
+
+
+def test_frechet_of_diagonal_gaussians_is_the_closed_form():
+    mu_a, mu_b = np.array([0.0, 1.0, -2.0]), np.array([3.0, 1.0, 2.0])
+    var_a, var_b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.25])
+    expected = np.sum((mu_a - mu_b) ** 2) + np.sum((np.sqrt(var_a) - np.sqrt(var_b)) ** 2)
+    value = frechet_distance_from_statistics(mu_a, np.diag(var_a), mu_b, np.diag(var_b))
+    assert value == pytest.approx(expected, rel=1e-10)
+    assert expected == pytest.approx(25 + 1 + 1 + 6.25)  # |3, 0, 4|^2, then (1-2, 2-1, 3-0.5)^2
+
+
+def test_frechet_of_non_commuting_covariances_matches_scipy_sqrtm():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
+    cov_a, cov_b = a @ a.T + 0.1 * np.eye(5), b @ b.T + 0.1 * np.eye(5)
+    mu_a, mu_b = rng.normal(size=5), rng.normal(size=5)
+    expected = frechet_by_sqrtm(mu_a, cov_a, mu_b, cov_b)
+    assert frechet_distance_from_statistics(mu_a, cov_a, mu_b, cov_b) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("n_a, n_b, d", [(200, 150, 6), (12, 9, 20)])
+def test_frechet_of_feature_sets_matches_numpy_statistics_and_sqrtm(n_a, n_b, d):
+    rng = np.random.default_rng(n_a)
+    a = rng.normal(size=(n_a, d)) @ rng.normal(size=(d, d))
+    b = rng.normal(loc=0.5, size=(n_b, d)) * np.linspace(0.5, 2.0, d)
+    stats = [(x.mean(0), np.cov(x, rowvar=False)) for x in (a, b)]
+    expected = frechet_by_sqrtm(*stats[0], *stats[1])
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6, abs=1e-8)
+    assert frechet_distance(torch.from_numpy(b), torch.from_numpy(a)) == pytest.approx(
+        expected, rel=1e-6, abs=1e-8
+    )
+    mean, cov = gaussian_statistics(a)
+    np.testing.assert_allclose(mean, stats[0][0])
+    np.testing.assert_allclose(cov, stats[0][1])
+
+
+def test_frechet_refuses_too_few_or_mismatched_features():
+    with pytest.raises(ValueError, match="at least 2"):
+        gaussian_statistics(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="feature sizes differ"):
+        frechet_distance(np.zeros((4, 3)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="at least 2"):
+        frechet_distance(np.zeros((1, 30)), np.ones((5, 30)))
+
+
+# --- Interpolation -------------------------------------------------------------------------
+
+
+def test_slerp_between_orthogonal_codes_meets_at_45_degrees_with_interpolated_norms():
+    left = torch.tensor([[2.0, 0.0, 0.0]])
+    right = torch.tensor([[0.0, 4.0, 0.0]])
+    path = slerp(left, right, 5)[0]
+    assert path.shape == (5, 3)
+    for k, point in enumerate(path):
+        angle = math.pi / 2 * k / 4  # equal angular steps along the great circle
+        norm = 2.0 + 2.0 * k / 4  # norms interpolate linearly
+        expected = norm * torch.tensor([math.cos(angle), math.sin(angle), 0.0])
+        torch.testing.assert_close(point, expected, atol=1e-5, rtol=1e-5)
+    midpoint = path[2]
+    cosine = float(midpoint[0] / midpoint.norm())
+    assert math.degrees(math.acos(cosine)) == pytest.approx(45.0, abs=1e-3)
+    assert float(midpoint.norm()) == pytest.approx(3.0, abs=1e-5)
+
+
+def test_slerp_differs_from_lerp_and_falls_back_to_it_for_parallel_codes():
+    left, right = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    torch.testing.assert_close(lerp(left, right, 3)[0, 1], torch.tensor([0.5, 0.5]))
+    assert float(slerp(left, right, 3)[0, 1].norm()) == pytest.approx(1.0)
+    parallel = slerp(torch.tensor([[1.0, 1.0]]), torch.tensor([[3.0, 3.0]]), 3)[0]
+    torch.testing.assert_close(parallel[1], torch.tensor([2.0, 2.0]))
+    opposite = slerp(torch.tensor([[1.0, 0.0]]), torch.tensor([[-1.0, 0.0]]), 3)[0]
+    torch.testing.assert_close(opposite[1], torch.tensor([0.0, 0.0]))
+
+
+def test_prior_codes_are_seeded_standard_normals_times_the_temperature():
+    expected = torch.randn(6, 4, generator=torch.Generator().manual_seed(7)) * 0.4
+    torch.testing.assert_close(prior_codes(6, 4, 0.4, 7), expected)
+
+
+# --- Per-image quality ---------------------------------------------------------------------
+
+
+def test_mse_psnr_and_ssim_per_image_match_scikit_image():
+    target = images(4, seed=1)
+    recon = (target + 0.1 * images(4, seed=2) - 0.05).clamp(0, 1)
+    recon[2] = target[2]  # one perfect reconstruction
+    mse = mse_per_image(recon, target).numpy()
+    psnr = psnr_per_image(recon, target).numpy()
+    ssim = ssim_per_image(recon, target).numpy()
+    for i in range(4):
+        r, t = recon[i, 0].double().numpy(), target[i, 0].double().numpy()
+        assert mse[i] == pytest.approx(np.mean((r - t) ** 2), rel=1e-12, abs=1e-15)
+        if i != 2:
+            assert psnr[i] == pytest.approx(peak_signal_noise_ratio(t, r, data_range=1.0))
+        reference = structural_similarity(t, r, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                          use_sample_covariance=False)  # fmt: skip
+        assert ssim[i] == pytest.approx(reference, abs=0.02)
+    assert mse[2] == 0 and ssim[2] == pytest.approx(1.0)
+
+
+def test_quality_of_rgb_images_matches_scikit_image_per_image():
+    target = images(3, channels=3, seed=4)
+    recon = (target * 0.8 + 0.1).clamp(0, 1)
+    mse = mse_per_image(recon, target).numpy()
+    ssim = ssim_per_image(recon, target).numpy()
+    for i in range(3):
+        r = recon[i].permute(1, 2, 0).double().numpy()
+        t = target[i].permute(1, 2, 0).double().numpy()
+        assert mse[i] == pytest.approx(np.mean((r - t) ** 2))
+        reference = structural_similarity(t, r, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                          use_sample_covariance=False, channel_axis=2)  # fmt: skip
+        assert ssim[i] == pytest.approx(reference, abs=0.02)
+
+
+def test_laplacian_variance_matches_scipy_with_reflected_borders():
+    x = images(3, seed=5)
+    x[1] = (torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    values = laplacian_variance(x).numpy()
+    for i in range(3):
+        response = ndimage.laplace(x[i, 0].double().numpy(), mode="mirror")  # OpenCV REFLECT_101
+        assert values[i] == pytest.approx(response.var(), rel=1e-9)
+    assert values[1] > 10 * values[0]  # binary noise is far sharper than smooth images
+
+
+def test_laplacian_variance_of_an_impulse_by_hand():
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 2, 2] = 1.0
+    # Laplacian: -4 at the centre, 1 at its 4 neighbours, 0 elsewhere; mean 0 over 25 pixels.
+    assert float(laplacian_variance(x)[0]) == pytest.approx((16 + 4) / 25)
+    edge = torch.zeros(1, 1, 4, 4)
+    edge[..., :, 2:] = 1.0
+    # Columns respond 0, 1, -1, 0 (reflected border): variance 2/4 - 0 = 0.5.
+    assert float(laplacian_variance(edge)[0]) == pytest.approx(0.5)
+
+
+def test_luma_of_pure_colours_by_hand():
+    colours = torch.eye(3).view(3, 3, 1, 1).expand(3, 3, 4, 4)
+    gray = to_gray(colours)
+    assert gray.shape == (3, 1, 4, 4)
+    torch.testing.assert_close(gray[:, 0, 0, 0], torch.tensor([0.299, 0.587, 0.114]))
+    stripes = torch.zeros(1, 3, 4, 4)
+    stripes[0, 1, :, ::2] = 1.0  # green columns: luma 0.587, 0, 0.587, 0
+    expected = ndimage.laplace(np.tile([0.587, 0.0], (4, 2)), mode="mirror").var()
+    assert float(laplacian_variance(stripes)[0]) == pytest.approx(expected)
+    single = torch.rand(2, 1, 4, 4)
+    assert to_gray(single) is single
+
+
+def test_paired_t_test_matches_scipy_on_pairs_and_sees_shuffled_pairs():
+    from scipy.stats import ttest_rel
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=20)
+    b = a + 0.1 + 0.01 * rng.normal(size=20)
+    result = paired_t_test(a, b)
+    reference = ttest_rel(a, b)
+    assert result["t"] == pytest.approx(reference.statistic)
+    assert result["p"] == pytest.approx(reference.pvalue)
+    assert result["mean_difference"] == pytest.approx(np.mean(a - b))
+    assert result["n"] == 20
+    shuffled = paired_t_test(a, b[::-1])
+    assert abs(shuffled["t"]) < abs(result["t"]) / 10  # pairs matter, not only the means
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_t_test(a, b[:5])
+    with pytest.raises(ValueError, match="at least 2"):
+        paired_t_test(a[:1], b[:1])
+
+
+# --- Attributes and prediction -------------------------------------------------------------
+
+
+def test_attribute_vectors_recover_a_planted_direction():
+    rng = np.random.default_rng(0)
+    n, d = 400, 8
+    direction = rng.normal(size=d)
+    has = rng.random(n) < 0.3
+    mu = rng.normal(size=(n, d)) + np.outer(has, 2.0 * direction)
+    labels = np.stack([has, ~has], axis=1)
+    vectors = attribute_vectors_from_latents(torch.from_numpy(mu), labels, ["planted", "not"])
+    expected = mu[has].mean(0) - mu[~has].mean(0)
+    np.testing.assert_allclose(vectors["planted"].numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(vectors["not"].numpy(), -expected, rtol=1e-5, atol=1e-5)
+    cosine = expected @ direction / np.linalg.norm(expected) / np.linalg.norm(direction)
+    assert cosine > 0.95
+    names, matrix = attribute_correlation(vectors)
+    assert names == ["planted", "not"]
+    np.testing.assert_allclose(matrix, [[1.0, -1.0], [-1.0, 1.0]], atol=1e-6)
+
+
+def test_attribute_correlation_is_the_cosine_of_each_pair():
+    vectors = {"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([1.0, 1.0]),
+               "c": torch.tensor([0.0, -3.0])}  # fmt: skip
+    names, matrix = attribute_correlation(vectors)
+    s = 1 / math.sqrt(2)
+    np.testing.assert_allclose(matrix, [[1, s, 0], [s, 1, -s], [0, -s, 1]], atol=1e-7)
+
+
+def test_majority_baseline_on_skewed_labels():
+    train = np.array([1] * 90 + [0] * 10)
+    test = np.array([1] * 7 + [0] * 3)
+    assert majority_baseline(train, test) == pytest.approx(0.7)
+    assert majority_baseline(1 - train, test) == pytest.approx(0.3)
+    classes = np.array([2] * 5 + [0] * 3 + [1] * 2)
+    assert majority_baseline(classes, np.array([2, 2, 1, 0])) == pytest.approx(0.5)
+
+
+def test_svm_on_skewed_labels_reports_the_baseline_and_learns_beyond_it():
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        y = (rng.random(n) < 0.2).astype(int)  # 80% negatives
+        x = rng.normal(size=(n, 4)) + np.outer(y, [3.0, 0, 0, 0])
+        return x, y
+
+    (tx, ty), (vx, vy), (sx, sy) = split(300), split(100), split(200)
+    result = linear_svm_accuracy(tx, ty, vx, vy, sx, sy, cs=(0.1, 1.0))
+    assert result["majority_baseline"] == pytest.approx(np.mean(sy == 0))
+    assert result["accuracy"] > result["majority_baseline"] + 0.1
+    assert result["C"] in (0.1, 1.0)
+    constant = linear_svm_accuracy(tx, np.zeros(300), vx, vy, sx, sy)
+    assert constant["C"] is None and constant["accuracy"] == pytest.approx(np.mean(sy == 0))
