@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages: the real Fashion-MNIST, and Chromium for the report's browser test.
+# Under CI (CI=true) a package that cannot be installed fails the build instead of a note.
 os-packages:
 	@missing=""; \
 	[ -d $(FASHION_MNIST) ] || missing="$$missing dataset-fashion-mnist"; \
@@ -26,6 +27,7 @@ os-packages:
 	    $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
 	  else \
 	    echo "dfcvae: please install the Debian packages:$$missing (apt-get install$$missing)"; \
+	    case "$$CI" in true|1|yes) exit 1;; esac; \
 	  fi; \
 	fi
 
