@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-fast lint bench os-packages clean
+.PHONY: demo test test-fast lint bench mutate os-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# Mutation testing of the pure functions ([tool.mutmut] in pyproject.toml; docs/testing.md).
+mutate: $(STAMP)
+	rm -rf mutants
+	nice -n 5 $(BIN)/mutmut run --max-children $$(nproc)
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
+	  tried = s['killed'] + s['survived'] + s['timeout'] + s['suspicious']; \
+	  print(f\"mutmut: {s['killed'] + s['timeout']} of {tried} mutants killed \
+	  ({s['survived']} survived, {s['no_tests']} outside the fast tests); survivors: mutmut results\")"
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) demo-out
+	rm -rf $(VENV) demo-out mutants

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def finding_lines(html: str) -> list[str]:
 
 def test_findings_name_the_winner_for_lower_and_higher_is_better_metrics():
     data = two_runs([
+        t_test("ssim", 0.5, 0.20),  # not significant: no finding, and the next ones still count
         t_test("mse", -0.010, 0.001),  # a - b < 0 and lower is better: a wins
         t_test("psnr", 3.0, 0.002),  # a - b > 0 and higher is better: a wins
         t_test("blur_samples", -0.2, 0.01, a="poor", b="good", test="welch"),  # b wins
@@ -62,6 +64,16 @@ def test_findings_name_the_winner_for_lower_and_higher_is_better_metrics():
         "good beats poor on Laplacian variance of samples (sharpness): mean difference 0.2 "
         "(Welch t = -5, p = 0.01, n = 20)",
     ]
+
+
+def test_metrics_without_descriptions_are_named_by_key_and_higher_is_better():
+    data = two_runs([t_test("custom", -1.0, 0.01)])
+    del data.metrics["metrics"]
+    lines = finding_lines(findings(data))
+    assert lines == [
+        "poor beats good on custom: mean difference 1 (paired t = -5, p = 0.01, n = 20)"
+    ]
+    assert findings(dataclasses.replace(data, metrics=None)) == ""
 
 
 def test_reversed_runs_reverse_the_winner():
@@ -95,6 +107,7 @@ def test_the_metrics_table_highlights_per_metric_and_per_fréchet_target():
     reconstructions = next(k for k in best if "reconstructions vs test" in k)
     assert best[reconstructions] == ["1"]  # poor wins this one
     assert '<tr class="significant"><td>mse</td>' in html
+    assert "</td></tr><tr><td>" in html and "XX" not in html  # rows joined with nothing between
 
 
 @pytest.mark.parametrize(
@@ -106,3 +119,17 @@ def test_best_indices(values, better, expected):
     assert best_indices(values, better) == expected
     html = cells(values, better)
     assert {i for i, cell in enumerate(html) if 'class="best"' in cell} == expected
+
+
+@pytest.mark.parametrize(
+    "preset, described",
+    [("pvae", "PVAE (pixel loss, sse)"), ("pvae-bce", "PVAE (pixel loss, bce)"),
+     ("ssim-colour", "VAE with SSIM + colour loss"),
+     ("vae-123", "DFC-VAE: vgg19 relu1_1, relu2_1, relu3_1"),
+     ("vae-mix", "DFC-VAE + pixel loss: vgg19 relu1_1, relu2_1, relu3_1, relu4_1, relu5_1")],
+)  # fmt: skip
+def test_each_run_is_described_by_its_loss(preset, described):
+    from dfcvae.presets import config_from_preset
+    from dfcvae.report.markup import describe_run
+
+    assert describe_run(config_from_preset(preset)) == described

@@ -27,6 +27,7 @@ from dfcvae.analysis.quality import (
     ssim_per_image,
     to_gray,
 )
+from dfcvae.errors import ConfigError
 
 
 def images(n: int, channels: int = 1, size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -121,6 +122,9 @@ def test_slerp_differs_from_lerp_and_falls_back_to_it_for_parallel_codes():
 def test_prior_codes_are_seeded_standard_normals_times_the_temperature():
     expected = torch.randn(6, 4, generator=torch.Generator().manual_seed(7)) * 0.4
     torch.testing.assert_close(prior_codes(6, 4, 0.4, 7), expected)
+    assert torch.equal(prior_codes(2, 3, 0.0, 7), torch.zeros(2, 3))  # T = 0: the mean code
+    with pytest.raises(ConfigError, match="--temperature -0.1: must be >= 0"):
+        prior_codes(2, 3, -0.1, 7)
 
 
 # --- Per-image quality ---------------------------------------------------------------------
