@@ -16,8 +16,9 @@ from dfcvae.report.sections import glance_section, metrics_section
 
 
 def t_test(metric: str, difference: float, p: float, a="good", b="poor", test="paired") -> dict:
-    return {"metric": metric, "a": a, "b": b, "test": test, "t": 5.0 if difference > 0 else -5.0,
-            "p": p, "mean_difference": difference, "n": 20}  # fmt: skip
+    t = 5.4321 if difference > 0 else -5.4321
+    return {"metric": metric, "a": a, "b": b, "test": test, "t": t, "p": p,
+            "mean_difference": difference, "n": 20}  # fmt: skip
 
 
 def two_runs(t_tests: list[dict]) -> ReportData:
@@ -49,20 +50,22 @@ def finding_lines(html: str) -> list[str]:
 def test_findings_name_the_winner_for_lower_and_higher_is_better_metrics():
     data = two_runs([
         t_test("ssim", 0.5, 0.20),  # not significant: no finding, and the next ones still count
-        t_test("mse", -0.010, 0.001),  # a - b < 0 and lower is better: a wins
+        t_test("mse", -0.010, 0.001234),  # a - b < 0 and lower is better: a wins
         t_test("psnr", 3.0, 0.002),  # a - b > 0 and higher is better: a wins
         t_test("blur_samples", -0.2, 0.01, a="poor", b="good", test="welch"),  # b wins
         t_test("ssim", 0.5, 0.20),  # not significant: no finding
         t_test("blur_reconstructions", -0.3, 0.0001, b="originals"),  # against the originals
     ])  # fmt: skip
-    lines = finding_lines(findings(data))
+    html = findings(data)
+    assert "</li><li>" in html and "XX" not in html  # one item after the other
+    lines = finding_lines(html)
     assert lines == [
         "good beats poor on reconstruction mean squared error: mean difference 0.01 "
-        "(paired t = -5, p = 0.001, n = 20)",
-        "good beats poor on reconstruction PSNR (dB): mean difference 3 (paired t = 5, "
+        "(paired t = -5.43, p = 0.0012, n = 20)",
+        "good beats poor on reconstruction PSNR (dB): mean difference 3 (paired t = 5.43, "
         "p = 0.002, n = 20)",
         "good beats poor on Laplacian variance of samples (sharpness): mean difference 0.2 "
-        "(Welch t = -5, p = 0.01, n = 20)",
+        "(Welch t = -5.43, p = 0.01, n = 20)",
     ]
 
 
@@ -71,7 +74,7 @@ def test_metrics_without_descriptions_are_named_by_key_and_higher_is_better():
     del data.metrics["metrics"]
     lines = finding_lines(findings(data))
     assert lines == [
-        "poor beats good on custom: mean difference 1 (paired t = -5, p = 0.01, n = 20)"
+        "poor beats good on custom: mean difference 1 (paired t = -5.43, p = 0.01, n = 20)"
     ]
     assert findings(dataclasses.replace(data, metrics=None)) == ""
 
