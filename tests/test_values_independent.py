@@ -119,6 +119,40 @@ def test_slerp_differs_from_lerp_and_falls_back_to_it_for_parallel_codes():
     torch.testing.assert_close(opposite[1], torch.tensor([0.0, 0.0]))
 
 
+def slerp_by_hand(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """One row of slerp in numpy: equal angles between the unit codes, norms interpolated
+    linearly; the straight line when the codes are (anti)parallel."""
+    ts = np.linspace(0, 1, steps)
+    cosine = np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)
+    omega = math.acos(cosine)
+    if abs(math.sin(omega)) < 1e-6:
+        return np.stack([(1 - t) * a + t * b for t in ts])
+    unit_a, unit_b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    return np.stack(
+        [(math.sin((1 - t) * omega) * unit_a + math.sin(t * omega) * unit_b) / math.sin(omega)
+         * ((1 - t) * np.linalg.norm(a) + t * np.linalg.norm(b)) for t in ts]
+    )  # fmt: skip
+
+
+def test_slerp_and_lerp_of_a_batch_of_rows_match_numpy_in_float64():
+    rng = np.random.default_rng(0)
+    left = rng.normal(size=(5, 6)) * np.array([[0.3], [1.0], [2.0], [0.7], [1.5]])
+    right = rng.normal(size=(5, 6)) * np.array([[0.5], [0.2], [3.0], [0.7], [1.5]])
+    right[3] = 2.7 * left[3]  # parallel: cos rounds to 1 or just above
+    right[4] = -left[4]  # antiparallel
+    steps = 7  # 1/6 is not exact in float32
+    path = slerp(torch.from_numpy(left), torch.from_numpy(right), steps)
+    assert path.dtype == torch.float64 and path.shape == (5, steps, 6)
+    for row in range(5):
+        expected = slerp_by_hand(left[row], right[row], steps)
+        np.testing.assert_allclose(path[row].numpy(), expected, rtol=1e-12, atol=1e-12)
+    straight = lerp(torch.from_numpy(left), torch.from_numpy(right), steps)
+    assert straight.dtype == torch.float64
+    ts = np.linspace(0, 1, steps)[None, :, None]
+    expected = (1 - ts) * left[:, None] + ts * right[:, None]
+    np.testing.assert_allclose(straight.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_prior_codes_are_seeded_standard_normals_times_the_temperature():
     expected = torch.randn(6, 4, generator=torch.Generator().manual_seed(7)) * 0.4
     torch.testing.assert_close(prior_codes(6, 4, 0.4, 7), expected)
