@@ -257,11 +257,18 @@ def test_paired_t_test_matches_scipy_on_pairs_and_sees_shuffled_pairs():
     assert result["p"] == pytest.approx(reference.pvalue)
     assert result["mean_difference"] == pytest.approx(np.mean(a - b))
     assert result["n"] == 20
+    column = paired_t_test(a.reshape(-1, 1), torch.from_numpy(b).view(1, -1))  # N items each
+    assert column["t"] == pytest.approx(reference.statistic)
+    single = paired_t_test(a.astype(np.float32), torch.from_numpy(b).float())  # computed in fp64
+    exact = ttest_rel(a.astype(np.float32).astype(np.float64), b.astype(np.float32).astype(float))
+    assert single["t"] == pytest.approx(exact.statistic, rel=1e-12)
+    two = paired_t_test([1.0, 2.0], [0.0, 0.5])  # two pairs are enough
+    assert two["n"] == 2 and two["t"] == pytest.approx(ttest_rel([1.0, 2.0], [0.0, 0.5]).statistic)
     shuffled = paired_t_test(a, b[::-1])
     assert abs(shuffled["t"]) < abs(result["t"]) / 10  # pairs matter, not only the means
-    with pytest.raises(ValueError, match="equal lengths"):
+    with pytest.raises(ValueError, match="^paired t-test needs equal lengths, got 20 and 5$"):
         paired_t_test(a, b[:5])
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="^paired t-test needs at least 2 pairs$"):
         paired_t_test(a[:1], b[:1])
 
 
