@@ -301,6 +301,17 @@ def test_attribute_correlation_is_the_cosine_of_each_pair():
     np.testing.assert_allclose(matrix, [[1, s, 0], [s, 1, -s], [0, -s, 1]], atol=1e-7)
 
 
+def test_attribute_correlation_of_short_and_opposite_vectors_stays_in_range():
+    v = torch.randn(3, 5, generator=torch.Generator().manual_seed(14))
+    vectors = {"a": v[0], "not a": -v[0], "short": 0.01 * v[1], "c": v[2]}
+    names, matrix = attribute_correlation(vectors)
+    rows = np.stack([vectors[n].double().numpy() for n in names])
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    np.testing.assert_allclose(matrix, unit @ unit.T, atol=1e-12)  # short vectors too
+    assert matrix.max() <= 1.0 and matrix.min() >= -1.0  # rounding here gives 1 + 2e-16
+    assert matrix[0, 1] == -1.0
+
+
 def test_majority_baseline_on_skewed_labels():
     train = np.array([1] * 90 + [0] * 10)
     test = np.array([1] * 7 + [0] * 3)
