@@ -42,6 +42,10 @@ def test_the_cache_key_covers_every_option_and_the_fingerprint(tmp_path: Path):
         assert cache_folder(tmp_path, **{**options, key: value}) != base, key
     assert cache_folder(tmp_path, **options) == base
     assert base.parent == tmp_path and base.name.startswith("folder-train-16px-3ch-default-all-")
+    key = base.name.rsplit("-", 1)[1]
+    assert len(key) == 12 and int(key, 16) >= 0  # 12 hex digits of the options' hash
+    limited = cache_folder(tmp_path, **{**options, "limit": 10})
+    assert limited.name.startswith("folder-train-16px-3ch-default-10-")
 
 
 def test_folder_source(tmp_path: Path):

@@ -82,8 +82,11 @@ def test_frechet_of_feature_sets_matches_numpy_statistics_and_sqrtm(n_a, n_b, d)
 
 
 def test_frechet_refuses_too_few_or_mismatched_features():
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="needs at least 2 feature vectors, got 1$"):
         gaussian_statistics(np.zeros((1, 3)))
+    mean, cov = gaussian_statistics(np.array([[0.0, 1.0], [2.0, 5.0]]))  # two are enough
+    np.testing.assert_allclose(mean, [1.0, 3.0])
+    np.testing.assert_allclose(cov, [[2.0, 4.0], [4.0, 8.0]])
     with pytest.raises(ValueError, match="feature sizes differ"):
         frechet_distance(np.zeros((4, 3)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="at least 2"):
@@ -291,6 +294,17 @@ def test_attribute_vectors_recover_a_planted_direction():
     names, matrix = attribute_correlation(vectors)
     assert names == ["planted", "not"]
     np.testing.assert_allclose(matrix, [[1.0, -1.0], [-1.0, 1.0]], atol=1e-6)
+
+
+def test_attribute_vectors_from_zero_one_labels_and_a_warning_naming_the_constant_ones():
+    mu = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0]])
+    labels = np.array([[1, 1, 0], [0, 1, 0], [0, 1, 0]])  # ints, not booleans
+    with pytest.warns(UserWarning) as record:
+        vectors = attribute_vectors_from_latents(mu, labels, ["first", "all", "none"])
+    torch.testing.assert_close(vectors["first"], torch.tensor([1.0 - 4.0, 0.0 - 3.0]))
+    assert list(vectors) == ["first"]
+    assert str(record[0].message) == "no attribute vector for all, none: all images agree on it"
+    assert record[0].filename == __file__  # points at the caller
 
 
 def test_attribute_correlation_is_the_cosine_of_each_pair():
