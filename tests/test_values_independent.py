@@ -81,6 +81,20 @@ def test_frechet_of_feature_sets_matches_numpy_statistics_and_sqrtm(n_a, n_b, d)
     np.testing.assert_allclose(cov, stats[0][1])
 
 
+def test_frechet_of_two_samples_in_a_small_low_rank_space_matches_sqrtm():
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(2, 8)) * 0.01  # 2 and 3 samples in 8-d: the low-rank route
+    b = rng.normal(size=(3, 8)) * 0.01 + 0.001
+    stats = [(x.mean(0), np.cov(x, rowvar=False)) for x in (a, b)]
+    expected = frechet_by_sqrtm(*stats[0], *stats[1])
+    assert expected < 0.01  # far below 1: no floor at 1
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    # float32 features (with a graph) are computed in float64, like their float64 copies.
+    a32, b32 = torch.tensor(a, dtype=torch.float32, requires_grad=True), torch.tensor(b).float()
+    same = frechet_distance(a32.detach().double(), b32.double())
+    assert frechet_distance(a32, b32) == pytest.approx(same, rel=1e-12)
+
+
 def test_frechet_refuses_too_few_or_mismatched_features():
     with pytest.raises(ValueError, match="needs at least 2 feature vectors, got 1$"):
         gaussian_statistics(np.zeros((1, 3)))
@@ -89,7 +103,7 @@ def test_frechet_refuses_too_few_or_mismatched_features():
     np.testing.assert_allclose(cov, [[2.0, 4.0], [4.0, 8.0]])
     with pytest.raises(ValueError, match="feature sizes differ"):
         frechet_distance(np.zeros((4, 3)), np.zeros((4, 2)))
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="^a Fréchet distance needs at least 2 feature vectors "):
         frechet_distance(np.zeros((1, 30)), np.ones((5, 30)))
 
 
