@@ -364,3 +364,29 @@ def test_svm_on_skewed_labels_reports_the_baseline_and_learns_beyond_it():
     assert result["C"] in (0.1, 1.0)
     constant = linear_svm_accuracy(tx, np.zeros(300), vx, vy, sx, sy)
     assert constant["C"] is None and constant["accuracy"] == pytest.approx(np.mean(sy == 0))
+
+
+def test_svm_accuracy_is_scikit_learn_s_at_the_chosen_c_and_ties_keep_the_first_c():
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    rng = np.random.default_rng(2)
+
+    def split(n, shift):
+        y = rng.integers(0, 2, n)
+        return rng.normal(size=(n, 5)) + np.outer(y, [shift, 0.5, 0, 0, 0]), y
+
+    (tx, ty), (vx, vy), (sx, sy) = split(200, 0.8), split(100, 0.8), split(150, 0.8)
+    result = linear_svm_accuracy(tx, ty, vx, vy, sx, sy, cs=(1e-4,))
+    scaler = StandardScaler().fit(tx)
+    svm = LinearSVC(C=1e-4, max_iter=5000, random_state=0).fit(scaler.transform(tx), ty)
+    assert result["C"] == 1e-4
+    assert result["valid_accuracy"] == pytest.approx(svm.score(scaler.transform(vx), vy))
+    assert result["accuracy"] == pytest.approx(svm.score(scaler.transform(sx), sy))
+    # Far apart classes: every C is perfect on valid, and the first one listed is kept.
+    (tx, ty), (vx, vy), (sx, sy) = split(100, 20.0), split(50, 20.0), split(50, 20.0)
+    tied = linear_svm_accuracy(tx, ty, vx, vy, sx, sy, cs=(0.5, 0.01, 10.0))
+    assert tied["valid_accuracy"] == 1.0 and tied["C"] == 0.5
+    constant = linear_svm_accuracy(tx, np.ones(100), vx, vy, sx, sy)
+    assert constant == {"accuracy": np.mean(sy == 1), "C": None, "valid_accuracy": None,
+                        "majority_baseline": np.mean(sy == 1)}  # fmt: skip
