@@ -390,3 +390,15 @@ def test_svm_accuracy_is_scikit_learn_s_at_the_chosen_c_and_ties_keep_the_first_
     constant = linear_svm_accuracy(tx, np.ones(100), vx, vy, sx, sy)
     assert constant == {"accuracy": np.mean(sy == 1), "C": None, "valid_accuracy": None,
                         "majority_baseline": np.mean(sy == 1)}  # fmt: skip
+
+
+def test_the_ssim_part_of_the_ssim_colour_loss_is_ssim_over_data_range_1():
+    from dfcvae.losses import ssim_colour_loss
+
+    x, recon = images(3, seed=8), images(3, seed=9)
+    by_hand = np.mean([ssim_by_hand(a[0].double().numpy(), b[0].double().numpy())
+                       for a, b in zip(x, recon)])  # fmt: skip
+    assert float(ssim_colour_loss(recon, x, colour_weight=0.0)) == pytest.approx(
+        1 - by_hand, rel=1e-4
+    )
+    assert float(ssim_colour_loss(recon, x)) == float(ssim_colour_loss(recon, x, 1.0))
