@@ -105,6 +105,8 @@ def test_frechet_refuses_too_few_or_mismatched_features():
         frechet_distance(np.zeros((4, 3)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match="^a Fréchet distance needs at least 2 feature vectors "):
         frechet_distance(np.zeros((1, 30)), np.ones((5, 30)))
+    with pytest.raises(ValueError, match="^a Fréchet distance needs at least 2 feature vectors "):
+        frechet_distance(np.ones((5, 30)), np.zeros((1, 30)))
 
 
 # --- Interpolation -------------------------------------------------------------------------
