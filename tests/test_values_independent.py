@@ -10,7 +10,9 @@ import pytest
 import torch
 from scipy import linalg, ndimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from torch import nn
 
+from dfcvae import DFCVAE, DFCVAELoss, ModelConfig, config_from_preset
 from dfcvae.analysis.attributes import attribute_correlation, attribute_vectors_from_latents
 from dfcvae.analysis.frechet import (
     frechet_distance,
@@ -28,6 +30,8 @@ from dfcvae.analysis.quality import (
     to_gray,
 )
 from dfcvae.errors import ConfigError
+from dfcvae.loss_networks.base import LossNetwork, LossNetworkSpec
+from dfcvae.losses import kl_divergence, pixel_loss
 
 
 def images(n: int, channels: int = 1, size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -198,8 +202,8 @@ def ssim_by_hand(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def test_mse_psnr_and_ssim_per_image_match_scikit_image():
-    target = images(4, seed=1)
-    recon = (target + 0.1 * images(4, seed=2) - 0.05).clamp(0, 1)
+    target = 0.6 * images(4, seed=1)  # a range below 1: data_range is 1, not the data's
+    recon = (target + 0.1 * images(4, seed=2)).clamp(0, 1)
     recon[2] = target[2]  # one perfect reconstruction
     mse = mse_per_image(recon, target).numpy()
     psnr = psnr_per_image(recon, target).numpy()
@@ -404,3 +408,73 @@ def test_the_ssim_part_of_the_ssim_colour_loss_is_ssim_over_data_range_1():
         1 - by_hand, rel=1e-4
     )
     assert float(ssim_colour_loss(recon, x)) == float(ssim_colour_loss(recon, x, 1.0))
+
+
+# --- What DFCVAELoss.forward hands back ------------------------------------------------------
+# Relations between its terms and the loss functions, not their reductions (the presets' own
+# business): the configured pixel loss, the loss network's feature term, the KL term and its
+# warm-up weight.
+
+
+def model_output(channels: int = 1):
+    torch.manual_seed(0)
+    model = DFCVAE(ModelConfig(image_size=32, channels=channels, latent_dim=4))
+    x = torch.rand(3, channels, 32, 32)
+    return x, model(x)
+
+
+def test_the_configured_pixel_loss_is_used_for_pvae_and_mix():
+    x, out = model_output()
+    for preset in ("pvae-bce", "pvae"):
+        terms = DFCVAELoss(config_from_preset(preset).loss)(x, out)
+        kind = config_from_preset(preset).loss.pixel
+        assert terms.reconstruction.item() == pytest.approx(
+            pixel_loss(out.recon_logits, x, kind).item(), rel=1e-6
+        )
+    assert pixel_loss(out.recon_logits, x, "bce") != pixel_loss(out.recon_logits, x, "sse")
+    mix = config_from_preset("vae-mix", {"loss": {"pixel": "bce"}}).loss
+    terms = DFCVAELoss(mix, counting_network())(x, out)
+    assert terms.parts["pixel"].item() == pytest.approx(
+        pixel_loss(out.recon_logits, x, "bce").item(), rel=1e-6
+    )
+
+
+class Counting(nn.Module):
+    calls = 0
+
+    def forward(self, x):
+        Counting.calls += 1
+        return x
+
+
+def counting_network() -> LossNetwork:
+    spec = LossNetworkSpec(name="count", description="identity that counts its calls",
+                           layers={"x": 0}, build=lambda state: nn.Sequential(Counting()),
+                           weights=None, min_size=1)  # fmt: skip
+    return LossNetwork(spec, ["x"], None)
+
+
+def test_a_feature_preset_asks_its_loss_network_for_the_reconstruction_term():
+    x, out = model_output()
+    Counting.calls = 0
+    terms = DFCVAELoss(config_from_preset("vae-123").loss, counting_network())(x, out)
+    assert Counting.calls == 2  # target and reconstruction features
+    assert terms.parts == {} and torch.isfinite(terms.reconstruction)
+
+
+def test_the_terms_hold_the_kl_and_the_warm_up_weight_of_the_step():
+    x, out = model_output()
+    config = config_from_preset("pvae", {"loss": {"kl_weight": 0.5, "kl_warmup_steps": 4}})
+    loss = DFCVAELoss(config.loss)
+    assert loss(x, out).kl_weight == 0.0  # the default step is the first one
+    terms = loss(x, out, step=3)
+    assert terms.kl_weight == pytest.approx(0.5 * 3 / 4)
+    torch.testing.assert_close(terms.kl, kl_divergence(out.mu.float(), out.logvar.float()))
+    expected = terms.kl_weight * terms.kl + config.loss.recon_weight * terms.reconstruction
+    torch.testing.assert_close(terms.total, expected)
+
+
+def test_a_one_step_warm_up_starts_at_zero():
+    config = config_from_preset("pvae", {"loss": {"kl_weight": 2.0, "kl_warmup_steps": 1}})
+    loss = DFCVAELoss(config.loss)
+    assert [loss.kl_weight(step) for step in (0, 1, 5)] == [0.0, 2.0, 2.0]
