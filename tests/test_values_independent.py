@@ -3,6 +3,7 @@ scikit-image written here), never against the function under test."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -32,6 +33,7 @@ from dfcvae.analysis.quality import (
 from dfcvae.errors import ConfigError
 from dfcvae.loss_networks.base import LossNetwork, LossNetworkSpec
 from dfcvae.losses import kl_divergence, pixel_loss
+from dfcvae.report.markup import cells
 
 
 def images(n: int, channels: int = 1, size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -477,3 +479,61 @@ def test_a_one_step_warm_up_starts_at_zero():
     config = config_from_preset("pvae", {"loss": {"kl_weight": 2.0, "kl_warmup_steps": 1}})
     loss = DFCVAELoss(config.loss)
     assert [loss.kl_weight(step) for step in (0, 1, 5)] == [0.0, 2.0, 2.0]
+
+
+def test_slerp_of_parallel_codes_whose_cosine_rounds_past_one_is_the_straight_line():
+    v = torch.randn(1, 6, generator=torch.Generator().manual_seed(6)).double()
+    for k in (3.0, -3.0):  # the unit codes' dot product rounds to 1 + 2e-16 and -1 - 2e-16
+        path = slerp(v, k * v, 5)
+        assert torch.isfinite(path).all()
+        torch.testing.assert_close(path, lerp(v, k * v, 5))
+
+
+def test_the_kl_term_of_one_image_is_torch_s_kl_summed_over_latent_dimensions():
+    mu, logvar = torch.tensor([[0.5, -1.0, 2.0]]), torch.tensor([[0.3, -0.7, 0.0]])
+    posterior = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    prior = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    expected = torch.distributions.kl_divergence(posterior, prior).sum()  # one image: any
+    torch.testing.assert_close(kl_divergence(mu, logvar), expected)  # batch reduction agrees
+
+
+def test_the_default_pixel_loss_is_the_squared_error():
+    x, out = model_output()
+    assert pixel_loss(out.recon_logits, x) == pixel_loss(out.recon_logits, x, "sse")
+
+
+def test_the_ssim_colour_loss_uses_data_range_1_not_the_data_s():
+    from dfcvae.losses import ssim_colour_loss
+
+    x, recon = 0.5 * images(2, seed=3), 0.5 * images(2, seed=4)  # values in [0, 0.5]
+    by_hand = np.mean([ssim_by_hand(a[0].double().numpy(), b[0].double().numpy())
+                       for a, b in zip(x, recon)])  # fmt: skip
+    assert float(ssim_colour_loss(recon, x, 0.0)) == pytest.approx(1 - by_hand, rel=1e-4)
+
+
+def test_layer_weights_and_the_loss_input_size_reach_the_feature_term():
+    x, out = model_output()
+    config = config_from_preset("vae-123").loss
+    plain = DFCVAELoss(config, counting_network()).feature_term(x, out.recon)
+    weighted = dataclasses.replace(config, layer_weights=[3.0])
+    tripled = DFCVAELoss(weighted, counting_network()).feature_term(x, out.recon)
+    torch.testing.assert_close(tripled, 3 * plain)
+    sized = config_from_preset("vae-123", {"loss": {"loss_weights": "random",
+                                                    "loss_input_size": 64}}).loss  # fmt: skip
+    with pytest.warns(UserWarning, match="RANDOM weights"):
+        assert DFCVAELoss(sized).loss_network.input_size == 64
+
+
+def test_numbers_in_report_cells():
+    from dfcvae.report.markup import fmt
+
+    assert fmt(None) == "n/a" and fmt(1 / 3) == "0.3333" and fmt(2 / 3, 2) == "0.67"
+    assert cells([1 / 3, 2 / 3, None], "higher") == [
+        "<td>0.3333</td>",
+        '<td class="best">0.6667</td>',
+        "<td>n/a</td>",
+    ]
+    assert cells([1 / 3, 2 / 3], "lower", digits=2) == [
+        '<td class="best">0.33</td>',
+        "<td>0.67</td>",
+    ]
