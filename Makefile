@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-fast lint bench bench-gpu os-packages clean
+.PHONY: demo test test-fast lint bench bench-gpu mutate os-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages: the real Fashion-MNIST, and Chromium (with its WebDriver) for the browser tests.
+# Under CI (CI=true) a package that cannot be installed fails the build instead of a note.
 os-packages:
 	@missing=""; \
 	[ -d $(FASHION_MNIST) ] || missing="$$missing dataset-fashion-mnist"; \
@@ -27,6 +28,7 @@ os-packages:
 	    $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
 	  else \
 	    echo "dfcvae: please install the Debian packages:$$missing (apt-get install$$missing)"; \
+	    case "$$CI" in true|1|yes) exit 1;; esac; \
 	  fi; \
 	fi
 
@@ -43,6 +45,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# Mutation testing of the pure functions ([tool.mutmut] in pyproject.toml; docs/testing.md).
+mutate: $(STAMP)
+	rm -rf mutants
+	nice -n 5 $(BIN)/mutmut run --max-children $$(nproc)
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python -c "import json; s = json.load(open('mutants/mutmut-cicd-stats.json')); \
+	  tried = s['killed'] + s['survived'] + s['timeout'] + s['suspicious']; \
+	  print(f\"mutmut: {s['killed'] + s['timeout']} of {tried} mutants killed \
+	  ({s['survived']} survived, {s['no_tests']} outside the fast tests); survivors: mutmut results\")"
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
@@ -51,4 +63,4 @@ bench-gpu: $(STAMP)
 	PYTHON=$(BIN)/python benchmarks/gpu.sh --out docs/benchmarks-gpu
 
 clean:
-	rm -rf $(VENV) demo-out
+	rm -rf $(VENV) demo-out mutants

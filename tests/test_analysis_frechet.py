@@ -45,15 +45,28 @@ def test_mobilenet_feature_space_gives_1280_d_features_offline():
     assert "not Inception FID" in space.description
 
 
-def test_inception_fid_without_its_weights_is_unavailable_with_a_reason():
+def test_inception_fid_without_torch_fidelity_is_unavailable_with_a_reason(monkeypatch):
+    import sys
+
     from dfcvae.analysis.feature_spaces import FeatureSpaceUnavailable, inception_space
 
-    try:
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # import fails, installed or not
+    with pytest.raises(FeatureSpaceUnavailable, match="Inception FID needs the torch-fidelity"):
         inception_space()
-    except FeatureSpaceUnavailable as error:
-        assert "Inception" in str(error)
-    else:
-        pytest.skip("Inception FID weights are available here")
+
+
+def test_inception_fid_without_its_weights_offline_is_unavailable_with_a_reason(monkeypatch):
+    import sys
+    import types
+
+    import dfcvae.analysis.feature_spaces as feature_spaces
+
+    monkeypatch.setitem(sys.modules, "torch_fidelity", types.ModuleType("torch_fidelity"))
+    monkeypatch.setattr(feature_spaces, "local_weights", lambda source: (None, ""))
+    monkeypatch.setenv("DFCVAE_OFFLINE", "1")
+    with pytest.raises(feature_spaces.FeatureSpaceUnavailable, match=r"Inception FID weights .* "
+                       "are not in .* and DFCVAE_OFFLINE is set"):  # fmt: skip
+        feature_spaces.inception_space()
 
 
 @pytest.mark.parametrize("n_a, n_b, d", [(30, 40, 64), (300, 200, 8)])

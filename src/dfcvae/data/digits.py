@@ -107,7 +107,7 @@ def digits_source(
         )
 
     return Source(
-        fingerprint=fingerprint_files([images_path, labels_path], mtime=False),
+        fingerprint=fingerprint_files([images_path, labels_path]),
         read=read,
         flip=False,
         where=str(images_path.parent),

@@ -96,7 +96,7 @@ def torchvision_source(
         )
 
     return Source(
-        fingerprint=fingerprint_files(files, base=folder, mtime=False),
+        fingerprint=fingerprint_files(files, base=folder),
         read=read,
         flip=True,
         where=str(folder),

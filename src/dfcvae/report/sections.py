@@ -6,6 +6,7 @@ import json
 from html import escape
 from typing import Any
 
+from dfcvae.report.findings import LEVEL, SIGNIFICANCE, findings
 from dfcvae.report.markup import (
     ReportData,
     cells,
@@ -18,8 +19,6 @@ from dfcvae.report.markup import (
     side_grid,
 )
 
-SIGNIFICANCE = 0.05
-LEVEL = f"p &lt; {SIGNIFICANCE}"
 # Sections of run images, in page order: (kind, title, caption).
 IMAGE_SECTIONS = (
     ("reconstruction", "Reconstructions", "Test images (odd rows) and their reconstructions "
@@ -89,29 +88,6 @@ def glance_section(data: ReportData) -> str:
         + "".join(f'<p class="caption">{note}</p>' for note in notes)
         + findings(data)
     )
-
-
-def findings(data: ReportData) -> str:
-    """Significant paired differences between runs, as sentences."""
-    if not data.metrics:
-        return ""
-    described = data.metrics.get("metrics", {})
-    items = []
-    for test in data.metrics["t_tests"]:
-        if test["b"] == "originals" or test["p"] is None or test["p"] >= SIGNIFICANCE:
-            continue
-        info = described.get(test["metric"], {"description": test["metric"], "better": "higher"})
-        a_wins = (test["mean_difference"] > 0) == (info["better"] == "higher")
-        winner, loser = (test["a"], test["b"]) if a_wins else (test["b"], test["a"])
-        kind = "paired" if test["test"] == "paired" else "Welch"
-        items.append(
-            f"<li><b>{escape(winner)}</b> beats {escape(loser)} on {escape(info['description'])}: "
-            f"mean difference {fmt(abs(test['mean_difference']))} ({kind} t = {fmt(test['t'], 3)}, "
-            f"p = {fmt(test['p'], 2)}, n = {test['n']})</li>"
-        )
-    if not items:
-        return f"<p class='caption'>No difference between runs is significant at {LEVEL}.</p>"
-    return f"<h3>Significant differences ({LEVEL})</h3><ul class='findings'>{''.join(items)}</ul>"
 
 
 def side_by_side(data: ReportData, kind: str, css: str = "grid") -> str:
