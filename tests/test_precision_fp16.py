@@ -140,12 +140,14 @@ def test_dfcvae_trains_in_16_mixed_through_early_overflows(gradient_clip: float 
     """2^24 overflows fp16 at once (as 2^16 often does on real data): Lightning's plugin skips
     those steps; the run goes on and ends with finite, trained weights. With --gradient-clip
     the optimizer is the plain Adam (fused Adam unscales inside its step: no clipping)."""
-    module, initial = fp16_fit(init_scale=2.0**24, gradient_clip=gradient_clip, steps=16)
+    module, initial = fp16_fit(init_scale=2.0**24, gradient_clip=gradient_clip, steps=24)
     optimizer = module.trainer.optimizers[0]
     assert optimizer.defaults["fused"] is (gradient_clip is None)
     skipped = int(module.guard.skipped_total)
-    assert 1 <= skipped <= 12, skipped
-    assert module.trainer.global_step == 16
+    # Each skip halves the scale: a dozen or so bring 2^24 down to where fp16 gradients fit,
+    # and the steps after that update the weights.
+    assert 1 <= skipped <= 18, skipped
+    assert module.trainer.global_step == 24
     trained = weights(module)
     assert torch.isfinite(trained).all() and not torch.equal(trained, initial)
     assert module.trainer.precision_plugin.scaler.get_scale() < 2.0**24
