@@ -288,7 +288,7 @@ def two_runs(tiny_run, tmp_path_factory) -> list[Path]:
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for parameter in model.decoder.parameters():
-            parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator))
+            parameter.add_(0.3 * torch.randn(parameter.shape, generator=generator))
     save_model(other, model, config)
     return [Path(tiny_run), other]
 

@@ -129,7 +129,7 @@ def test_every_preset_objective_under_bf16_autocast_keeps_its_terms_in_fp32(pres
     assert target[0].dtype == torch.bfloat16
     weights = config.loss.layer_weights or None
     expected = feature_loss([t.float() for t in target], [r.float() for r in reconstructed],
-                            weights)  # fmt: skip
+                            weights, criterion.feature_scale)  # fmt: skip
     feature = mixed.parts.get("feature", mixed.reconstruction)
     assert same(feature, expected), (feature, expected)
 

@@ -69,15 +69,16 @@ def test_an_rgb_image_reaches_a_grayscale_network_as_its_luma():
 
 # --- The automatic precision rule ----------------------------------------------------------
 
-# The documented rule: bf16 where the CPU computes it natively (avx512_bf16 or AMX), or on a
-# bf16-capable GPU; otherwise fp32 on the CPU. One row per capability: (CPU flags, CUDA
-# available, CUDA bf16, expected precision).
+# The documented rule (docs/benchmarks.md): bf16 where the CPU computes it natively (avx512_bf16
+# or AMX), or on a GPU of compute capability 8.0 and up; fp16 mixed on 7.x GPUs; otherwise fp32.
+# One row per capability: (CPU flags, CUDA available, CUDA bf16 (8.0+), expected precision).
 PRECISION_RULE = [
     ("fpu sse avx2 avx512f", False, False, "32-true"),
     ("fpu sse avx2 avx512f avx512_bf16", False, False, "bf16-mixed"),
     ("fpu sse avx2 amx_bf16 amx_tile", False, False, "bf16-mixed"),
     (None, False, False, "32-true"),  # /proc/cpuinfo unreadable
     ("fpu sse avx2", True, True, "bf16-mixed"),
+    ("fpu sse avx2 avx512_bf16", True, False, "16-mixed"),  # a V100 or T4 in a bf16 host
 ]
 
 
@@ -94,6 +95,8 @@ def fake_machine(monkeypatch, flags: str | None, cuda: bool, cuda_bf16: bool) ->
     monkeypatch.setattr(Path, "read_text", read_text)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: cuda_bf16)
+    capability = (8, 0) if cuda_bf16 else (7, 0)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: capability)
 
 
 @pytest.mark.parametrize("flags, cuda, cuda_bf16, expected", PRECISION_RULE)
