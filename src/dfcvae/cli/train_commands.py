@@ -134,10 +134,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--loss-weights", help="weights file, classifier folder, or 'random' (timing)")
     p.add_argument("--pixel", choices=("sse", "bce"), help="pixel loss of the PVAE")
     p.add_argument("--kl-weight", type=float, help="alpha (the preset's; 1 in the paper's)")
-    p.add_argument("--kl-reduction", choices=("mean", "sum"),
-                   help="KL averaged or summed over the batch (docs/loss-scale.md)")
-    p.add_argument("--feature-scale", type=float,
-                   help="multiplies the loss network's features (default: the network's own)")
+    p.add_argument(
+        "--kl-reduction",
+        choices=("mean", "sum"),
+        help="KL averaged or summed over the batch (docs/loss-scale.md)",
+    )
+    p.add_argument(
+        "--feature-scale",
+        type=float,
+        help="multiplies the loss network's features (default: the network's own)",
+    )
     p.add_argument("--recon-weight", type=float, help="beta (0.5 for feature losses)")
     p.add_argument("--kl-warmup-steps", type=int, help="ramp alpha from 0 over N steps")
     p.add_argument("--epochs", type=int)
