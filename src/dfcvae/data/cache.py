@@ -35,7 +35,9 @@ from .errors import DataError, SkippedFilesWarning
 from .images import BadImage, to_channels
 from .source import Source
 
-CACHE_VERSION = 1
+# 2: CelebA's crop "original" became the original code's 138x138 box (it was 108x108), and the
+# CelebA fingerprint covers every image file: caches of version 1 are rebuilt, never reused.
+CACHE_VERSION = 2
 META_FILE = "meta.json"
 IMAGES_FILE = "images.npy"
 LABELS_FILE = "labels.npy"
