@@ -184,11 +184,6 @@ class LossConfig:
                 f"loss.layer_weights has {len(self.layer_weights)} entries for "
                 f"{len(self.layers)} layers"
             )
-        if self.uses_loss_network and self.loss_network == "classifier" and not self.loss_weights:
-            raise ConfigError(
-                "the classifier loss network needs --loss-weights DIR: train one first with "
-                "`dfcvae train-classifier --dataset NAME --out DIR`"
-            )
         if self.uses_loss_network:
             from dfcvae.loss_networks import check_layers
 

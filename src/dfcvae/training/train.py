@@ -99,6 +99,17 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return choose_precision(cpu_flags(), None)
 
 
+def check_loss_weights(config: RunConfig) -> None:
+    """A classifier loss network without its folder is a mistake in the options: one line before
+    any data is read (the presets themselves leave the folder to the user)."""
+    loss = config.loss
+    if loss.uses_loss_network and loss.loss_network == "classifier" and not loss.loss_weights:
+        raise ConfigError(
+            "the classifier loss network needs --loss-weights DIR: train one first with "
+            "`dfcvae train-classifier --dataset NAME --out DIR`"
+        )
+
+
 def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     """Refuse to clobber a run, and check the folder is writable with room to spare."""
     existing = [name for name in (CONFIG_FILE, MODEL_FILE, CHECKPOINT_DIR) if (out / name).exists()]
@@ -413,6 +424,7 @@ def train(
     resume: continue from ``out/checkpoints/last.ckpt`` (same step, optimizer and data order).
     """
     config.validate()
+    check_loss_weights(config)
     out = Path(out)
     if is_launcher_rank_zero():
         prepare_run_dir(out, resume, force)
