@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from dfcvae import config_from_preset
-from dfcvae.analysis.latents import decode
+from dfcvae.analysis.latents import decode, encode_posterior
 from dfcvae.analysis.quality import laplacian_variance, mse_per_image, paired_t_test, ssim_per_image
 from dfcvae.analysis.runs import choose_indices, open_run, stack_images
 from dfcvae.collapse import active_units, kl_per_image, reconstruction_spread
@@ -55,9 +55,8 @@ def trained(out: Path, preset: str, loss: dict, steps: int, seed: int, classifie
 
 def measure(run_dir: Path, originals: torch.Tensor) -> dict:
     run = open_run(run_dir)
-    with torch.no_grad():
-        mu, logvar = run.model.encode(originals)
-        recon = decode(run.model, mu)
+    mu, logvar = encode_posterior(run.model, originals)
+    recon = decode(run.model, mu)
     return {
         "mse": mse_per_image(recon, originals),
         "ssim": ssim_per_image(recon, originals),

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 
 from dfcvae.collapse import LatentUsage, latent_usage
+from dfcvae.model import evaluating
 
 
 class KLCollapseWarning(UserWarning):
@@ -32,14 +33,9 @@ class CollapseMonitor(L.Callback):
 
     @torch.no_grad()
     def measure(self, pl_module: L.LightningModule, x: torch.Tensor) -> LatentUsage:
-        vae = pl_module.vae
-        was_training = vae.training
-        vae.eval()
-        try:
+        with evaluating(pl_module.vae) as vae:
             mu, logvar = vae.encode(x)
             recon = vae.decode(mu)
-        finally:
-            vae.train(was_training)
         return latent_usage(mu, logvar, recon, x)
 
     def on_train_batch_end(
