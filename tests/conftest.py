@@ -87,3 +87,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def perturbed_copy(run: Path, out: Path, scale: float, seed: int) -> Path:
+    """A copy of the run directory ``run`` at ``out`` whose decoder weights have Gaussian noise of
+    std ``scale`` added: a second, worse model of the same data for two-run comparisons."""
+    import shutil
+
+    import torch
+
+    from dfcvae.io import load_run, save_model
+
+    shutil.copytree(run, out)
+    model, config = load_run(out)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.decoder.parameters():
+            parameter.add_(scale * torch.randn(parameter.shape, generator=generator))
+    save_model(out, model, config)
+    return out

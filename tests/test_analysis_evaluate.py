@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from dfcvae.analysis import evaluate, paired_t_test
 from dfcvae.errors import ConfigError
-from dfcvae.io import load_run, save_model
+from tests.conftest import perturbed_copy
 
 PAIRED = ("mse", "psnr", "ssim", "blur_reconstructions")
 
@@ -20,14 +19,7 @@ PAIRED = ("mse", "psnr", "ssim", "blur_reconstructions")
 @pytest.fixture(scope="module")
 def two_runs(tiny_run, tmp_path_factory) -> list[Path]:
     """The tiny PVAE and a copy whose decoder weights are perturbed: two different models."""
-    other = tmp_path_factory.mktemp("runs") / "perturbed"
-    shutil.copytree(tiny_run, other)
-    model, config = load_run(other)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for parameter in model.decoder.parameters():
-            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
-    save_model(other, model, config)
+    other = perturbed_copy(tiny_run, tmp_path_factory.mktemp("runs") / "perturbed", 0.05, seed=0)
     return [Path(tiny_run), other]
 
 

@@ -20,8 +20,9 @@ from scipy.stats import ttest_rel
 
 from dfcvae.cli import main
 from dfcvae.data import build_dataset
-from dfcvae.io import load_run, save_model
+from dfcvae.io import load_run
 from dfcvae.report.images import PADDING
+from tests.conftest import perturbed_copy
 from tests.test_values_independent import ssim_by_hand
 
 SIZE = 32
@@ -282,14 +283,7 @@ def test_tsne_embeds_the_chosen_images_coloured_by_their_class(tiny, tmp_path, m
 @pytest.fixture(scope="module")
 def two_runs(tiny_run, tmp_path_factory) -> list[Path]:
     """The tiny PVAE and a copy with a perturbed decoder: the copy reconstructs worse."""
-    other = tmp_path_factory.mktemp("runs") / "perturbed"
-    shutil.copytree(tiny_run, other)
-    model, config = load_run(other)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for parameter in model.decoder.parameters():
-            parameter.add_(0.3 * torch.randn(parameter.shape, generator=generator))
-    save_model(other, model, config)
+    other = perturbed_copy(tiny_run, tmp_path_factory.mktemp("runs") / "perturbed", 0.3, seed=1)
     return [Path(tiny_run), other]
 
 
