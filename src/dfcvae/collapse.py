@@ -16,17 +16,13 @@ from dataclasses import dataclass
 
 import torch
 
+from dfcvae.losses import kl_per_image
+
 ACTIVE_THRESHOLD = 0.01
 # Collapse sets in when no latent unit is active, or when the reconstructions of a batch keep
 # less than 10% of its variance across images. docs/loss-scale.md has the runs that set both.
 MIN_ACTIVE_UNITS = 1
 MIN_SPREAD = 0.10
-
-
-def kl_per_image(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, I)) of each image, summed over latent dims: (N, D) -> (N,)."""
-    mu, logvar = mu.float(), logvar.float()
-    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
 def unit_activity(mu: torch.Tensor) -> torch.Tensor:

@@ -71,9 +71,15 @@ def in_fp32(term: Term | None = None, *, layout_free: bool = False):  # noqa: AN
 
 
 @in_fp32
+def kl_per_image(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) of each image, summed over latent dims: (N, D) -> (N,)."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+
+
+@in_fp32
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, sigma^2) || N(0, I)), summed over latent dims, averaged over the batch."""
-    per_image = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    per_image = kl_per_image(mu, logvar)
     return per_image.mean()
 
 
