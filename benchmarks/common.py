@@ -86,7 +86,7 @@ RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_b
 
 
 def machine(device: torch.device) -> dict[str, str | int]:
-    from dfcvae.training.train import resolve_precision
+    from dfcvae.training.precision import resolve_precision
 
     flags = cpu_flags()
     bf16 = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]

@@ -78,7 +78,7 @@ def ddp_run(args: dict) -> dict:
     from torch.utils.data import DataLoader
 
     from dfcvae.training.module import DFCVAEModule
-    from dfcvae.training.train import build_trainer
+    from dfcvae.training.trainer import build_trainer
     from step import RepeatedBatch, StepTimer, bench_config, synthetic_images
 
     device = torch.device(args["device"])

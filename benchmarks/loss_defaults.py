@@ -25,7 +25,7 @@ from dfcvae.analysis.quality import laplacian_variance, mse_per_image, paired_t_
 from dfcvae.analysis.runs import choose_indices, open_run, stack_images
 from dfcvae.collapse import active_units, kl_per_image, reconstruction_spread
 from dfcvae.io import MODEL_FILE
-from dfcvae.training.train import train
+from dfcvae.training.trainer import train
 
 STEPS = 700
 N_EVAL = 500

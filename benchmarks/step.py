@@ -35,8 +35,10 @@ from dfcvae import RunConfig, config_from_preset
 from dfcvae.loss_networks.vgg import VGG19
 from dfcvae.losses import kl_divergence, pixel_loss
 from dfcvae.model import DFCVAE
+from dfcvae.training.memory import keep_freed_memory
 from dfcvae.training.module import DFCVAEModule
-from dfcvae.training.train import build_trainer, keep_freed_memory, resolve_precision
+from dfcvae.training.precision import resolve_precision
+from dfcvae.training.trainer import build_trainer
 
 warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
 warnings.filterwarnings("ignore", message=".*self.log.*")

@@ -156,7 +156,7 @@ def run_ladder(
     """Median seconds per step of every recipe over ``wanted`` rounds, interleaved."""
     x = synthetic_images(config.train.batch_size, config.model.channels, config.model.image_size)
     x = x.to(device)
-    from dfcvae.training.train import cpu_supports_bf16
+    from dfcvae.training.precision import cpu_supports_bf16
 
     native = device.type == "cuda" or cpu_supports_bf16()
     recipes = ladder(config.loss.uses_loss_network, native)

@@ -71,7 +71,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
     """A run directory: a PVAE trained 2 epochs (32 steps) on 512 real Fashion-MNIST images."""
     if not FASHION_MNIST.is_dir():
         pytest.skip("needs the Debian package dataset-fashion-mnist")
-    from dfcvae.training.train import train
+    from dfcvae.training.trainer import train
 
     out = tmp_path_factory.mktemp("runs") / "pvae"
     return train(tiny_config("pvae", cache_dir), out, progress=False)

@@ -67,7 +67,7 @@ def test_monitor_waits_for_warm_up_and_grace() -> None:
 
 
 def collapse_warnings(preset: str, out: Path, cache: Path, **loss) -> tuple[list[str], list]:
-    from dfcvae.training.train import train
+    from dfcvae.training.trainer import train
 
     config = tiny_config(preset, cache, epochs=10)  # 160 steps
     for key, value in loss.items():

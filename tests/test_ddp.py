@@ -26,9 +26,9 @@ import hashlib, json, os, sys
 
 from lightning.pytorch.callbacks import Callback
 
-import dfcvae.training.train as training
+import dfcvae.training.trainer as training
 from dfcvae.cli import main
-from dfcvae.data.datamodule import ResumableSampler
+from dfcvae.training.resume import ResumableSampler
 
 seen = []
 _iter = ResumableSampler.__iter__

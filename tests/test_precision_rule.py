@@ -1,11 +1,11 @@
 """``--precision auto``: bf16 only where the hardware computes it natively (the rule in
-``training.train.choose_precision``, documented in docs/benchmarks.md)."""
+``training.precision.choose_precision``, documented in docs/benchmarks.md)."""
 
 from __future__ import annotations
 
 import pytest
 
-from dfcvae.training.train import choose_precision, cpu_flags, resolve_precision
+from dfcvae.training.precision import choose_precision, cpu_flags, resolve_precision
 
 ZEN3 = {"fpu", "sse2", "avx", "avx2", "fma"}  # AMD EPYC Zen 3: AVX2, no bf16
 ZEN4 = ZEN3 | {"avx512f", "avx512bw", "avx512_bf16"}

@@ -20,7 +20,7 @@ N_TEST = 300
 
 
 def train_at_defaults(preset: str, out: Path, cache: Path) -> Path:
-    from dfcvae.training.train import train
+    from dfcvae.training.trainer import train
 
     config = config_from_preset(
         preset,

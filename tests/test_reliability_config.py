@@ -23,7 +23,7 @@ from dfcvae.errors import ConfigError, DFCVAEError
 from dfcvae.loss_networks import LOSS_NETWORKS, layer_names
 from dfcvae.presets import PRESETS, config_from_preset
 from dfcvae.training.module import DFCVAEModule
-from dfcvae.training.train import build_trainer
+from dfcvae.training.trainer import build_trainer
 from tests.conftest import needs_fashion_mnist
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -23,19 +23,14 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-import dfcvae.training.train as train_module
+import dfcvae.training.run_dir as run_dir_module
 from dfcvae.cli import main
 from dfcvae.data import DFCVAEDataModule
 from dfcvae.errors import RunDirError
 from dfcvae.losses import DFCVAELoss
 from dfcvae.training.module import DFCVAEModule
-from dfcvae.training.train import (
-    AtomicCheckpointIO,
-    build_trainer,
-    read_checkpoint,
-    resume_checkpoint,
-    train,
-)
+from dfcvae.training.resume import AtomicCheckpointIO, read_checkpoint, resume_checkpoint
+from dfcvae.training.trainer import build_trainer, train
 from tests.conftest import needs_fashion_mnist, tiny_config
 from tests.data_fixtures import name_in_split
 
@@ -225,7 +220,7 @@ def test_too_little_free_space_is_refused_before_training(
 ) -> None:
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(
-        train_module.shutil, "disk_usage", lambda path: usage._replace(free=150 * 2**20)
+        run_dir_module.shutil, "disk_usage", lambda path: usage._replace(free=150 * 2**20)
     )
     with pytest.raises(RunDirError, match=r"--out .*run: only 150 MiB free on its disk"):
         train(config(cache_dir), tmp_path / "run", progress=False)
@@ -334,7 +329,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(
 
 
 def test_the_train_sampler_resumes_part_way_through_the_same_shuffle() -> None:
-    from dfcvae.data.datamodule import ResumableSampler
+    from dfcvae.training.resume import ResumableSampler
 
     data = list(range(50))
     for rank in (0, 1):

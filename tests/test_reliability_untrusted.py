@@ -28,7 +28,7 @@ from dfcvae.data import DataError, DFCVAEDataModule, SkippedFilesWarning, build_
 from dfcvae.errors import RunDirError, WeightsError
 from dfcvae.io import read_tensors, write_json
 from dfcvae.loss_networks.weights import load_weights_file
-from dfcvae.training.train import AtomicCheckpointIO, read_checkpoint, resume_checkpoint
+from dfcvae.training.resume import AtomicCheckpointIO, read_checkpoint, resume_checkpoint
 from tests.data_fixtures import name_in_split, save_truncated_jpeg
 
 

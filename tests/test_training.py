@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 import dfcvae
 from dfcvae.errors import RunDirError
-from dfcvae.training.train import train
+from dfcvae.training.trainer import train
 from tests.conftest import needs_fashion_mnist, tiny_config
 
 pytestmark = needs_fashion_mnist

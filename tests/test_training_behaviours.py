@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-import dfcvae.training.train as train_module
+import dfcvae.training.precision as precision_module
+import dfcvae.training.trainer as train_module
 from dfcvae.config import RunConfig
 from dfcvae.loss_networks.base import LossNetwork, LossNetworkSpec
 from dfcvae.losses import DFCVAELoss
@@ -103,13 +104,13 @@ def fake_machine(monkeypatch, flags: str | None, cuda: bool, cuda_bf16: bool) ->
 def test_automatic_precision_per_capability(monkeypatch, flags, cuda, cuda_bf16, expected):
     fake_machine(monkeypatch, flags, cuda, cuda_bf16)
     accelerator = "auto" if cuda else "cpu"
-    assert train_module.resolve_precision("auto", accelerator) == expected
+    assert precision_module.resolve_precision("auto", accelerator) == expected
 
 
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
 def test_an_explicit_precision_is_kept_whatever_the_machine(monkeypatch, precision):
     fake_machine(monkeypatch, "avx512_bf16", True, True)
-    assert train_module.resolve_precision(precision, "cpu") == precision
+    assert precision_module.resolve_precision(precision, "cpu") == precision
 
 
 # --- A real run: gradient clipping and the KL warm-up --------------------------------------

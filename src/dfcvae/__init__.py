@@ -31,7 +31,7 @@ __all__ = [
 def __getattr__(name: str):
     # Lazy: importing the training engine pulls in Lightning, which analysis code rarely needs.
     if name == "train":
-        from dfcvae.training.train import train
+        from dfcvae.training.trainer import train
 
         return train
     raise AttributeError(name)

@@ -11,7 +11,7 @@ from dfcvae.io import CONFIG_FILE, read_config
 from dfcvae.loss_networks import weights_status
 from dfcvae.presets import PRESETS, config_from_preset
 from dfcvae.training.classifier import train_classifier
-from dfcvae.training.train import train
+from dfcvae.training.trainer import train
 
 # CLI flag -> (config section, key); a flag left unset keeps the preset's or the file's value.
 TRAIN_FLAGS: dict[str, tuple[str, str]] = {

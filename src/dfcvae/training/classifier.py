@@ -21,7 +21,8 @@ from dfcvae.loss_networks.classifier import (
     classifier_config_dict,
 )
 from dfcvae.training.interrupt import interruptible
-from dfcvae.training.train import prepare_run_dir, resolve_precision
+from dfcvae.training.precision import resolve_precision
+from dfcvae.training.run_dir import prepare_run_dir
 
 
 class ClassifierModule(L.LightningModule):

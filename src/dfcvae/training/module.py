@@ -17,12 +17,18 @@ from dfcvae.training.nonfinite import NonFiniteGuard
 
 
 class DFCVAEModule(L.LightningModule):
-    """Wraps ``DFCVAE`` and ``DFCVAELoss``; ``config`` is a ``RunConfig.to_dict()``."""
+    """Wraps ``DFCVAE`` and ``DFCVAELoss`` as ``config`` describes them.
 
-    def __init__(self, config: dict[str, Any]):
+    Checkpoints keep the config as the hyperparameter ``config`` (``RunConfig.to_dict()``), which
+    ``load_from_checkpoint`` hands back as a dict: either form is accepted.
+    """
+
+    def __init__(self, config: RunConfig | dict[str, Any]):
         super().__init__()
-        self.save_hyperparameters({"config": config})
-        self.run_config = RunConfig.from_dict(config)
+        if not isinstance(config, RunConfig):
+            config = RunConfig.from_dict(config)
+        self.save_hyperparameters({"config": config.to_dict()})
+        self.run_config = config
         self.vae = DFCVAE(self.run_config.model)
         self.criterion = DFCVAELoss(self.run_config.loss)
         self._configured = False

@@ -1,0 +1,201 @@
+"""``train(config, out)``: build the data, the model and a Lightning Trainer, fit, save.
+
+The run directory (``run_dir.py``) holds ``config.json``, ``model.safetensors`` (the final VAE
+weights), ``checkpoints/`` (per epoch, ``last.ckpt`` and, if asked, every N steps; see
+``resume.py``) and ``logs/`` (CSV) plus ``tensorboard/``. A full disk or an unwritable folder is
+one line, before training where it can be checked (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from dfcvae.config import RunConfig, TrainConfig
+from dfcvae.data import DFCVAEDataModule
+from dfcvae.errors import ConfigError, RunDirError
+from dfcvae.io import CONFIG_FILE, save_model, write_json
+from dfcvae.training.collapse_monitor import CollapseMonitor
+from dfcvae.training.interrupt import interruptible
+from dfcvae.training.memory import keep_freed_memory
+from dfcvae.training.module import DFCVAEModule
+from dfcvae.training.precision import resolve_precision
+from dfcvae.training.resume import AtomicCheckpointIO, ExactResume, resume_checkpoint
+from dfcvae.training.run_dir import (
+    CHECKPOINT_DIR,
+    check_room_for_checkpoints,
+    is_launcher_rank_zero,
+    keep_earlier_logs,
+    merge_logs,
+    prepare_run_dir,
+)
+
+
+def checkpoint_callbacks(cfg: TrainConfig, out: Path) -> list[Callback]:
+    """A checkpoint per epoch and ``last.ckpt``, and one every ``checkpoint_every_n_steps``."""
+    callbacks: list[Callback] = [
+        ModelCheckpoint(
+            dirpath=out / CHECKPOINT_DIR,
+            filename="epoch{epoch:03d}-step{step:07d}",
+            auto_insert_metric_name=False,
+            save_top_k=-1,
+            every_n_epochs=1,
+            save_last=True,
+            save_on_train_epoch_end=True,
+            enable_version_counter=False,
+        )
+    ]
+    if cfg.checkpoint_every_n_steps:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=out / CHECKPOINT_DIR,
+                filename="step{step:07d}",
+                auto_insert_metric_name=False,
+                every_n_train_steps=cfg.checkpoint_every_n_steps,
+                save_top_k=1,
+                save_last=True,
+                enable_version_counter=False,  # both callbacks write last.ckpt: the newest wins
+            )
+        )
+    return callbacks
+
+
+def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trainer:
+    """The Lightning Trainer of a run in ``out``: checkpoints, exact resume, collapse warnings,
+    CSV and TensorBoard logs. A device, strategy or precision it refuses is one line."""
+    cfg = config.train
+    if cfg.accelerator == "cpu" or not torch.cuda.is_available():
+        keep_freed_memory()
+    # Lightning runs ModelCheckpoint callbacks after the others, whatever their place here.
+    callbacks = [ExactResume(), CollapseMonitor(), *checkpoint_callbacks(cfg, out)]
+    try:
+        return L.Trainer(
+            default_root_dir=out,
+            max_epochs=cfg.epochs,
+            max_steps=cfg.max_steps,
+            accelerator=cfg.accelerator,
+            devices=cfg.devices,  # "auto", a count or a list like "0,1": Lightning parses it
+            strategy=cfg.strategy,
+            num_nodes=cfg.num_nodes,
+            precision=resolve_precision(cfg.precision, cfg.accelerator),
+            gradient_clip_val=cfg.gradient_clip,
+            deterministic=cfg.deterministic,
+            callbacks=callbacks,
+            plugins=[AtomicCheckpointIO()],
+            logger=[
+                CSVLogger(out, name="", version="logs"),
+                TensorBoardLogger(out, name="", version="tensorboard", default_hp_metric=False),
+            ],
+            enable_progress_bar=progress,
+            enable_model_summary=progress,
+            log_every_n_steps=cfg.log_every_n_steps,
+            limit_val_batches=1.0 if cfg.val_batches is None else cfg.val_batches,
+        )
+    except Exception as error:  # MisconfigurationException, ValueError, RuntimeError
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise ConfigError(
+            f"--accelerator {cfg.accelerator} --devices {cfg.devices} --strategy {cfg.strategy}: "
+            f"{message}"
+        ) from None
+
+
+def check_loss_weights(config: RunConfig) -> None:
+    """A classifier loss network without its folder is a mistake in the options: one line before
+    any data is read (the presets themselves leave the folder to the user)."""
+    loss = config.loss
+    if loss.uses_loss_network and loss.loss_network == "classifier" and not loss.loss_weights:
+        raise ConfigError(
+            "the classifier loss network needs --loss-weights DIR: train one first with "
+            "`dfcvae train-classifier --dataset NAME --out DIR`"
+        )
+
+
+def build_datamodule(config: RunConfig, progress: bool) -> DFCVAEDataModule:
+    data = config.data
+    return DFCVAEDataModule(
+        data.dataset,
+        root=data.root,
+        image_size=config.model.image_size,
+        channels=config.model.channels,
+        crop=data.crop,
+        labels_file=data.labels_file,
+        cache_dir=data.cache_dir,
+        limit=data.limit,
+        batch_size=config.train.batch_size,
+        num_workers=data.num_workers,
+        seed=config.train.seed,
+        progress=progress,
+    )
+
+
+def train(
+    config: RunConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train ``config`` into the run directory ``out`` and return it.
+
+    resume: continue from the newest readable checkpoint in ``out/checkpoints`` (same step,
+    optimizer and data order, mid-epoch included).
+    """
+    config.validate()
+    check_loss_weights(config)
+    out = Path(out)
+    if is_launcher_rank_zero():
+        prepare_run_dir(out, resume, force)
+    L.seed_everything(config.train.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(config, progress)
+    if is_launcher_rank_zero():
+        # The data first: a missing data root fails before any loss-network weights load.
+        datamodule.prepare_data()
+        datamodule.setup("fit")  # builds the caches and checks --batch-size against them
+    module = DFCVAEModule(config)
+    trainer = build_trainer(config, out, progress)
+    checkpoint = resume_checkpoint(out) if resume else None
+    if is_launcher_rank_zero():
+        # Everything else that can be checked before training, before the run directory is
+        # claimed: a refused run leaves nothing that would need --force.
+        check_room_for_checkpoints(out, module.vae)
+        write_json(out / CONFIG_FILE, config.to_dict())
+    fit(trainer, module, datamodule, out, checkpoint)
+    return out
+
+
+def fit(
+    trainer: L.Trainer,
+    module: DFCVAEModule,
+    datamodule: DFCVAEDataModule,
+    out: Path,
+    checkpoint: Path | None,
+) -> None:
+    """``trainer.fit``, from ``checkpoint`` when resuming (its CSV log continued), then save the
+    VAE; a disk or folder failing while training, or options Lightning refuses, is one line."""
+    resume = checkpoint is not None
+    earlier_logs = keep_earlier_logs(out) if resume and trainer.is_global_zero else None
+    try:
+        with interruptible(trainer), warnings.catch_warnings():
+            if resume:  # the run directory is reused on purpose: checkpoints kept, logs merged
+                warnings.filterwarnings("ignore", message=r".*directory .* exists and is not empty")
+            trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
+        if trainer.is_global_zero:
+            save_model(out, module.vae, module.run_config)
+    except OSError as error:  # the disk filled up, or the folder went away, while training
+        where = error.filename or out
+        raise RunDirError(
+            f"{where}: {error.strerror or error} while training; the checkpoints written before "
+            "are intact: fix it and rerun with --resume"
+        ) from None
+    except MisconfigurationException as error:  # e.g. --epochs below the resumed epoch
+        raise ConfigError(str(error).strip().splitlines()[0]) from None
+    finally:
+        if earlier_logs is not None:
+            merge_logs(out, earlier_logs)
