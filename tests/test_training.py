@@ -113,3 +113,25 @@ def test_ctrl_c_mid_training_is_a_keyboard_interrupt_and_resumable(
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
     train(config, run, resume=True, progress=False)
     assert (run / "model.safetensors").is_file()
+
+
+def test_checkpoints_keep_the_config_as_a_hyperparameter_the_module_is_rebuilt_from(
+    tiny_run: Path,
+) -> None:
+    """The module takes the RunConfig; its checkpoints store ``RunConfig.to_dict()`` as the
+    hyperparameter ``config``, and ``load_from_checkpoint`` rebuilds the module from that dict."""
+    from dfcvae.training.module import DFCVAEModule
+    from dfcvae.training.resume import read_checkpoint
+
+    _, config = dfcvae.load_run(tiny_run)  # a run directory still loads
+    checkpoint = read_checkpoint(tiny_run / "checkpoints" / "last.ckpt")
+    assert checkpoint["hyper_parameters"] == {"config": config.to_dict()}
+    module = DFCVAEModule(config)
+    assert module.run_config is config
+    assert dict(module.hparams) == {"config": config.to_dict()}
+    loaded = DFCVAEModule.load_from_checkpoint(
+        tiny_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True
+    )
+    assert loaded.run_config == config
+    for name, value in checkpoint["state_dict"].items():
+        assert torch.equal(loaded.state_dict()[name], value), name
