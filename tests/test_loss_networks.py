@@ -71,8 +71,12 @@ def test_target_features_carry_no_graph() -> None:
     loss = DFCVAELoss(config_from_preset("vae-mobilenet").loss)
     x = torch.rand(2, 3, 32, 32, requires_grad=True)
     recon = torch.rand(2, 3, 32, 32, requires_grad=True)
+    outputs = []
+    loss.loss_network.register_forward_hook(lambda module, args, out: outputs.append(out))
     loss.feature_term(x, recon).backward()
     assert x.grad is None and recon.grad is not None and recon.grad.abs().sum() > 0
+    target, reconstructed = outputs  # the target's maps were computed without a graph
+    assert all(t.grad_fn is None for t in target) and all(r.grad_fn for r in reconstructed)
 
 
 def test_grayscale_is_repeated_and_small_inputs_resized() -> None:
