@@ -162,7 +162,7 @@ def test_feature_loss_matches_mse_loss_on_fp32_copies_value_and_gradient(layouts
     from dfcvae.losses import CPU_PIECE
 
     generator = torch.Generator().manual_seed(11)
-    shape = (3, 8, 64, 64)  # 98,304 elements: more than one piece, the last one partial
+    shape = (3, 16, 80, 80)  # 307,200 elements: more than one piece, the last one partial
     assert 1 < torch.Size(shape).numel() / CPU_PIECE < 2
     target = torch.rand(shape, generator=generator).to(dtype)
     recon = (target.float() + torch.randn(shape, generator=generator)).to(dtype)
