@@ -258,9 +258,12 @@ def throughput(results: dict) -> list[str]:
         "(`build_trainer`: its precision, callbacks, loggers), timed from "
         "`on_train_batch_start` to `on_train_batch_end` (training_step, backward, optimizer "
         "step) on one fixed batch, so no data pipeline is in the loop. Naive: the reference "
-        "step, run right after each dfcvae step in the same process. Medians over the steps "
-        "after two warm-up steps. FLOPs by `FlopCounterMode` over one step of each. Last "
-        "column: steps × cores this process kept busy / cores the other processes kept busy.",
+        "step, in the same process. The two alternate in runs of two steps and the second "
+        "step of each run is timed, so both see the same load and each its own steady state "
+        "(a step right after the other's would pay for the other's memory habits). Medians "
+        "over the timed steps after two warm-up steps. FLOPs by `FlopCounterMode` over one "
+        "step of each. Last column: steps × cores this process kept busy / cores the other "
+        "processes kept busy.",
         "",
         "| preset | batch | precision | dfcvae img/s | naive img/s | speedup | "
         "GFLOP/step (dfcvae, naive) | GFLOP/s (dfcvae, naive) | dfcvae of the peak of its "
