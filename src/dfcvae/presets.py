@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dfcvae.config import RunConfig, merge
+from dfcvae.config import merge
 from dfcvae.errors import ConfigError
+from dfcvae.run_config import RunConfig
 
 VGG19_RELUS = [
     "relu1_1", "relu1_2", "relu2_1", "relu2_2",
