@@ -87,7 +87,7 @@ def _argparse_kind(annotation: str) -> dict[str, Any]:
         return {"action": "store_const", "const": True}
     if base == "list[str]":
         return {"type": _comma_list}
-    return {"type": {"int": int, "float": float}.get(base, str)}
+    return {"type": {"int": int, "float": float}.get(base)}  # None: argparse keeps the string
 
 
 def _comma_list(text: str) -> list[str]:
