@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dfcvae.data import SPLITS, DataConfig, build_dataset
+from dfcvae.data import SPLITS, DataConfig
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.io import MODEL_FILE, write_json
 from dfcvae.presets import config_from_preset
@@ -119,7 +119,7 @@ def say(message: str) -> None:
 def prepare_data(progress: bool) -> None:
     """Cache every split first, so missing files fail in one line before any training."""
     for split in SPLITS:
-        build_dataset(DATASET, split=split, image_size=IMAGE_SIZE, channels=1, progress=progress)
+        DataConfig(DATASET).build(split, image_size=IMAGE_SIZE, channels=1, progress=progress)
 
 
 def train_demo_classifier(out: Path, plan: DemoPlan, accelerator: str, progress: bool) -> Path:
