@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from dfcvae.config import LossConfig
+from dfcvae.loss_config import LossConfig
 from dfcvae.loss_networks import LossNetwork, build_loss_network
 from dfcvae.model import VAEOutput
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dfcvae.config import RunConfig, merge
+from dfcvae.config import merge
 from dfcvae.errors import ConfigError
 from dfcvae.loss_networks.classifier import CLASSIFIER
 from dfcvae.loss_networks.vgg import VGG19
+from dfcvae.run_config import RunConfig
 
 # Chosen on Fashion-MNIST by benchmarks/loss_defaults.py; docs/loss-scale.md has the sweeps.
 SSIM_COLOUR_KL_WEIGHT = 0.003

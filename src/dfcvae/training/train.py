@@ -28,10 +28,9 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from dfcvae.config import RunConfig
-from dfcvae.data import DFCVAEDataModule
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.io import CONFIG_FILE, MODEL_FILE, atomic_write, save_model, write_json
+from dfcvae.run_config import RunConfig
 from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
 from dfcvae.training.module import DFCVAEModule
@@ -429,18 +428,10 @@ def train(
     if is_launcher_rank_zero():
         prepare_run_dir(out, resume, force)
     L.seed_everything(config.train.seed, workers=True, verbose=False)
-    data = config.data
-    datamodule = DFCVAEDataModule(
-        data.dataset,
-        root=data.root,
+    datamodule = config.data.datamodule(
         image_size=config.model.image_size,
         channels=config.model.channels,
-        crop=data.crop,
-        labels_file=data.labels_file,
-        cache_dir=data.cache_dir,
-        limit=data.limit,
         batch_size=config.train.batch_size,
-        num_workers=data.num_workers,
         seed=config.train.seed,
         progress=progress,
     )
