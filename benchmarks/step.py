@@ -4,8 +4,9 @@ it, against a naive reference written the way the seed ports write it.
 - ``fit_throughput``: ``trainer.fit`` of ``DFCVAEModule`` with the Trainer that ``dfcvae train``
   builds (``build_trainer``: its precision, callbacks and loggers), fed one fixed batch so that
   no data pipeline is in the loop. A callback times each step from ``on_train_batch_start`` to
-  ``on_train_batch_end`` (training_step, backward, optimizer step) and then times one step of
-  the reference right after it, so both see the same machine load.
+  ``on_train_batch_end`` (training_step, backward, optimizer step); the reference runs in
+  between, in alternating runs of two steps each, of which the second of each is timed: both
+  see the same machine load, each in its own steady state (``StepTimer``).
 - ``NaiveReference``: fp32, NCHW, the whole VGG19 ``features`` run on both the image and the
   reconstruction with autograd on (weights frozen, as the seeds do), the taps picked on the
   way; ``torch.optim.Adam`` with its default (per-parameter loop on CPU).
@@ -160,11 +161,16 @@ class RepeatedBatch(Dataset):
 
 
 class StepTimer(Callback):
-    """Times each training step; after each, runs and times ``between()`` (the reference) so
-    that the two alternate. Stops the fit once ``wanted`` steps after the warm-up are in."""
+    """Times each training step. With ``between`` (the reference), the two alternate in runs
+    of ``run`` steps each and only the last step of each run is timed, so that each is timed in
+    its own steady state: a step right after the other's pays for the other's memory habits
+    (the reference runs with glibc's default settings, which give freed memory back, and
+    dfcvae's next step page-faults it in again). Stops the fit once ``wanted`` steps after the
+    warm-up are in."""
 
-    def __init__(self, device: torch.device, warmup: int, wanted: int, between=None):
+    def __init__(self, device: torch.device, warmup: int, wanted: int, between=None, run=2):
         self.device, self.warmup, self.wanted, self.between = device, warmup, wanted, between
+        self.run = run if between is not None else 1
         self.steps, self.others, self.warmup_s = Samples(), Samples(), []
         self.losses: list[float] = []
 
@@ -175,10 +181,15 @@ class StepTimer(Callback):
         self.clock.__exit__()
         self.losses.append(float(outputs["loss"]))
         warm = batch_idx >= self.warmup
-        (self.steps.add if warm else lambda i: self.warmup_s.append(i.seconds))(self.clock.interval)
-        if self.between is not None:
-            with Clock(self.device) as clock:
-                self.between()
+        last_of_run = (batch_idx - self.warmup + 1) % self.run == 0
+        if not warm:
+            self.warmup_s.append(self.clock.interval.seconds)
+        elif last_of_run:
+            self.steps.add(self.clock.interval)
+        if self.between is not None and (last_of_run or not warm):
+            for _ in range(self.run if warm else 1):
+                with Clock(self.device) as clock:
+                    self.between()
             if warm:
                 self.others.add(clock.interval)
         if len(self.steps.intervals) >= self.wanted:
@@ -208,14 +219,14 @@ def fit_throughput(
             if device.type == "cpu":
                 keep_freed_memory()  # back to what build_trainer set for dfcvae's steps
 
-    config.train.max_steps = warmup + wanted
-    config.train.epochs = 1
     timer = StepTimer(device, warmup, wanted, between)
+    config.train.max_steps = warmup + wanted * timer.run
+    config.train.epochs = 1
     with tempfile.TemporaryDirectory() as out:
         trainer = build_trainer(config, Path(out), progress=False)
         trainer.callbacks.append(timer)
         module = DFCVAEModule(config.to_dict())
-        loader = DataLoader(RepeatedBatch(x.cpu(), warmup + wanted), batch_size=None)
+        loader = DataLoader(RepeatedBatch(x.cpu(), config.train.max_steps), batch_size=None)
         trainer.fit(module, train_dataloaders=loader)
     result = {
         "precision": precision_of(config),

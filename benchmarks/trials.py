@@ -14,11 +14,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 
 from common import Clock, Samples, set_allocator
 from dfcvae import RunConfig
 from dfcvae.loss_networks import build_loss_network
-from dfcvae.losses import feature_loss, in_fp32, kl_divergence, pixel_loss
+from dfcvae.losses import feature_loss, kl_divergence, pixel_loss
 from dfcvae.model import DFCVAE
 from step import NaiveReference, synthetic_images
 
@@ -38,9 +39,21 @@ class Recipe:
     keep_freed: bool = False  # glibc keeps freed memory (training.train.keep_freed_memory)
     threads: int | None = None  # intra-op threads; None: torch's default
     naive: bool = False  # the NaiveReference itself
-    nhwc_mse: bool = True  # feature MSE reads channels-last maps as NHWC views (losses.in_fp32)
+    fused_mse: bool = True  # feature MSE by losses.SquaredErrorMean (else on fp32 copies)
     one_batch: bool = False  # x and x_hat through the loss network as one batch of 2N
     base: str | None = None  # for side trials: the rung they are compared with
+
+
+def mse_on_fp32_copies(target: list[torch.Tensor], recon: list[torch.Tensor]) -> torch.Tensor:
+    """The feature term as it was before ``losses.SquaredErrorMean``: ``F.mse_loss`` on fp32
+    copies of the maps, channels-last maps read as their (N, H, W, C) views."""
+
+    def nhwc(t: torch.Tensor) -> torch.Tensor:
+        return t.permute(0, 2, 3, 1) if t.is_contiguous(memory_format=torch.channels_last) else t
+
+    with torch.autocast(recon[0].device.type, enabled=False):
+        terms = [F.mse_loss(nhwc(r).float(), nhwc(t).float()) for t, r in zip(target, recon)]
+    return torch.stack(terms).sum()
 
 
 def ladder(uses_loss_network: bool, native_bf16: bool = False) -> list[Recipe]:
@@ -76,8 +89,8 @@ def ladder(uses_loss_network: bool, native_bf16: bool = False) -> list[Recipe]:
         side.insert(1, replace(bf16, name="bf16 autocast", base=fused.name))
     if uses_loss_network:
         side += [
-            replace(fused, name="feature MSE on channels-last maps (no NHWC view)",
-                    nhwc_mse=False, base=fused.name),
+            replace(fused, name="feature MSE by F.mse_loss on fp32 copies of the maps",
+                    fused_mse=False, base=fused.name),
             replace(fused, name="x and x_hat through the loss network as one batch",
                     one_batch=True, base=fused.name),
         ]  # fmt: skip
@@ -117,7 +130,7 @@ def recipe_step(config: RunConfig, device: torch.device, recipe: Recipe):
             network.compile()
     cast = torch.autocast(device.type, dtype=torch.bfloat16) if recipe.bf16 else nullcontext()
     k = len(cfg.layers)
-    mse = feature_loss if recipe.nhwc_mse else in_fp32(feature_loss.__wrapped__)
+    mse = feature_loss if recipe.fused_mse else mse_on_fp32_copies
 
     def features(x: torch.Tensor, recon: torch.Tensor):
         if recipe.one_batch:

@@ -104,7 +104,7 @@ def test_classifier_feature_space_pools_the_last_block(tmp_path):
 def test_lpips_per_image_is_zero_for_identical_images():
     from torchmetrics.functional.image.lpips import _NoTrainLpips
 
-    from dfcvae.analysis.perceptual import lpips_per_image
+    from dfcvae.analysis.lpips import lpips_per_image
 
     network = _NoTrainLpips(net="alex", pnet_rand=True)  # random backbone: no download
     a = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -112,3 +112,56 @@ def test_lpips_per_image_is_zero_for_identical_images():
     assert lpips_per_image(network, a, a).abs().max() < 1e-6
     different = lpips_per_image(network, a, b)
     assert different.shape == (3,) and (different > 0).all()
+
+
+def write_grey_classifier(folder):
+    from dfcvae.io import write_json, write_tensors
+    from dfcvae.loss_networks.classifier import (
+        WEIGHTS_FILE,
+        ClassifierConfig,
+        SmallClassifier,
+        classifier_config_dict,
+    )
+
+    torch.manual_seed(0)
+    config = ClassifierConfig(channels=1, widths=[4, 8, 16], dataset="fashion-mnist")
+    write_tensors(folder / WEIGHTS_FILE, SmallClassifier(config).state_dict())
+    write_json(folder / "config.json", classifier_config_dict(config))
+
+
+def test_the_classifier_space_is_its_loss_network_average_pooled(tmp_path):
+    from dfcvae.analysis.feature_spaces import classifier_space
+    from dfcvae.loss_networks import build_loss_network
+
+    write_grey_classifier(tmp_path)
+    images = torch.rand(4, 1, 24, 24, generator=torch.Generator().manual_seed(2))
+    network = build_loss_network("classifier", ["relu3"], str(tmp_path), input_size=32)
+    (relu3,) = network(images)
+    expected = relu3.mean(dim=(2, 3))
+    torch.testing.assert_close(classifier_space(tmp_path).extract(images), expected)
+
+
+def test_an_rgb_image_reaches_a_grey_classifier_space_as_its_luma(tmp_path):
+    """The loss networks' conversion (ITU-R 601 luma), not a channel mean."""
+    from dfcvae.analysis.feature_spaces import classifier_space
+
+    write_grey_classifier(tmp_path)
+    space = classifier_space(tmp_path)
+    rgb = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    luma = (rgb * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    torch.testing.assert_close(space.extract(rgb), space.extract(luma))
+    assert not torch.allclose(space.extract(rgb), space.extract(rgb.mean(1, keepdim=True)))
+
+
+def test_the_mobilenet_space_is_block18_pooled_at_96_pixels():
+    from dfcvae.analysis.feature_spaces import FeatureSpaceUnavailable, mobilenet_v2_space
+    from dfcvae.loss_networks import build_loss_network
+
+    try:
+        space = mobilenet_v2_space()
+    except FeatureSpaceUnavailable as error:
+        pytest.skip(f"MobileNetV2 weights not here: {error}")
+    images = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(5))
+    (block18,) = build_loss_network("mobilenet_v2", ["block18"], input_size=96)(images)
+    torch.testing.assert_close(space.extract(images), block18.mean(dim=(2, 3)))
+    assert "1280-d features at 96x96" in space.description

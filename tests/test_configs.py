@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dfcvae.config import RunConfig, read_config_file
+from dfcvae.config import read_config_file
 from dfcvae.errors import ConfigError
 from dfcvae.presets import PRESETS, config_from_preset
+from dfcvae.run_config import RunConfig
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
 

@@ -71,8 +71,12 @@ def test_target_features_carry_no_graph() -> None:
     loss = DFCVAELoss(config_from_preset("vae-mobilenet").loss)
     x = torch.rand(2, 3, 32, 32, requires_grad=True)
     recon = torch.rand(2, 3, 32, 32, requires_grad=True)
+    outputs = []
+    loss.loss_network.register_forward_hook(lambda module, args, out: outputs.append(out))
     loss.feature_term(x, recon).backward()
     assert x.grad is None and recon.grad is not None and recon.grad.abs().sum() > 0
+    target, reconstructed = outputs  # the target's maps were computed without a graph
+    assert all(t.grad_fn is None for t in target) and all(r.grad_fn for r in reconstructed)
 
 
 def test_grayscale_is_repeated_and_small_inputs_resized() -> None:
@@ -146,3 +150,69 @@ def test_weights_status_lists_every_network(empty_hub) -> None:
     rows = {row["name"]: row for row in weights_status()}
     assert set(rows) == {"vgg19", "mobilenet_v2", "classifier"}
     assert rows["vgg19"]["available"] == "no"
+
+
+def write_classifier(folder, **config):
+    """A train-classifier folder holding an untrained SmallClassifier; returns its state dict."""
+    from dfcvae.io import write_json, write_tensors
+    from dfcvae.loss_networks.classifier import (
+        WEIGHTS_FILE,
+        ClassifierConfig,
+        SmallClassifier,
+        classifier_config_dict,
+    )
+
+    torch.manual_seed(0)
+    classifier = ClassifierConfig(**config)
+    state = SmallClassifier(classifier).state_dict()
+    write_tensors(folder / WEIGHTS_FILE, state)
+    write_json(folder / "config.json", classifier_config_dict(classifier))
+    return state
+
+
+def test_the_classifier_is_built_from_its_folder_like_any_registered_network(tmp_path) -> None:
+    state = write_classifier(tmp_path, channels=3, widths=[4, 8, 16])
+    net = build_loss_network("classifier", ["relu1", "relu3"], str(tmp_path))
+    assert net.source == str(tmp_path) and net.in_channels == 3
+    assert torch.equal(net.features[0].weight, state["features.0.weight"])
+    x = torch.rand(2, 3, 32, 32)
+    relu1, relu3 = net(x)
+    assert relu1.shape == (2, 4, 32, 32) and relu3.shape == (2, 16, 8, 8)
+    torch.testing.assert_close(relu3, net.features((x - 0.5) / 0.5))
+
+
+def test_the_classifier_without_its_folder_says_how_to_train_one() -> None:
+    with pytest.raises(WeightsError, match=r"needs --loss-weights DIR: .*dfcvae train-classifier"):
+        build_loss_network("classifier", ["relu1"])
+
+
+@pytest.mark.parametrize(
+    "config, reason",
+    [({"widths": [4, 8]}, "widths .* 3 numbers"), ({"colour": True}, "colour")],
+)
+def test_a_folder_whose_config_is_no_classifier_is_one_line(tmp_path, config, reason) -> None:
+    from dfcvae.io import write_json
+
+    write_classifier(tmp_path)
+    write_json(tmp_path / "config.json", config)
+    message = rf"config.json does not describe a classifier .*{reason}"
+    with pytest.raises(WeightsError, match=message):
+        build_loss_network("classifier", ["relu1"], str(tmp_path))
+
+
+def test_weights_status_rows_come_from_the_registry(empty_hub) -> None:
+    from dfcvae.loss_networks import LOSS_NETWORK_SPECS
+
+    rows = {row["name"]: row for row in weights_status()}
+    for name, spec in LOSS_NETWORK_SPECS.items():
+        assert rows[name]["description"] == spec.description
+    assert rows["classifier"]["available"] == "train it"
+    assert "dfcvae train-classifier" in rows["classifier"]["where"]
+    assert rows["vgg19"]["where"] == f"download {VGG19.weights.url}"
+
+
+def test_presets_take_their_layer_names_from_the_specs() -> None:
+    from dfcvae.loss_networks.classifier import CLASSIFIER
+
+    assert config_from_preset("vae-all").loss.layers == list(VGG19.layers)
+    assert config_from_preset("vae-classifier").loss.layers == list(CLASSIFIER.layers)

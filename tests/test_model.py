@@ -11,10 +11,10 @@ from torch import nn
 
 from dfcvae import DFCVAE, ModelConfig
 from dfcvae.analysis.latents import decode, encode
-from dfcvae.config import RunConfig
 from dfcvae.errors import ConfigError
 from dfcvae.io import load_run, save_model
 from dfcvae.model import evaluating
+from dfcvae.run_config import RunConfig
 from tests.model_layers import ORIGINAL_128, layer_list
 
 

@@ -151,3 +151,35 @@ def test_feature_loss_is_the_same_on_channels_last_maps() -> None:
     assert torch.allclose(fast, plain, rtol=1e-6)
     for r, g in zip(recon_last, grads):
         assert torch.allclose(r.grad, g, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("layouts", [("plain", "plain"), ("last", "last"), ("last", "plain")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_feature_loss_matches_mse_loss_on_fp32_copies_value_and_gradient(layouts, dtype) -> None:
+    """SquaredErrorMean (feature_loss's fused fp32 MSE, read piece by piece) against
+    F.mse_loss on fp32 copies: the same value and the same gradient for the reconstruction's
+    maps, in their own dtype and layout, over several pieces; none for the target's maps."""
+    from dfcvae.losses import CPU_PIECE
+
+    generator = torch.Generator().manual_seed(11)
+    shape = (3, 16, 80, 80)  # 307,200 elements: more than one piece, the last one partial
+    assert 1 < torch.Size(shape).numel() / CPU_PIECE < 2
+    target = torch.rand(shape, generator=generator).to(dtype)
+    recon = (target.float() + torch.randn(shape, generator=generator)).to(dtype)
+    if layouts[0] == "last":
+        recon = recon.contiguous(memory_format=torch.channels_last)
+    if layouts[1] == "last":
+        target = target.contiguous(memory_format=torch.channels_last)
+    recon.requires_grad_()
+    target.requires_grad_()
+    fused = feature_loss([target], [recon], [0.5], scale=3.0)
+    fused.backward()
+    reference_recon = recon.detach().float().requires_grad_()
+    reference = 0.5 * 9.0 * F.mse_loss(reference_recon, target.detach().float())
+    reference.backward()
+    assert fused.dtype == torch.float32
+    assert torch.allclose(fused, reference, rtol=1e-5), (fused, reference)
+    assert recon.grad.dtype == dtype and recon.grad.stride() == recon.stride()
+    tolerance = 1e-6 if dtype == torch.float32 else 1e-2
+    assert torch.allclose(recon.grad.float(), reference_recon.grad, rtol=tolerance, atol=1e-9)
+    assert target.grad is None

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dfcvae.cli import main
-from dfcvae.config import RECONSTRUCTIONS
 from dfcvae.errors import ConfigError, DFCVAEError
+from dfcvae.loss_config import RECONSTRUCTIONS
 from dfcvae.loss_networks import LOSS_NETWORKS, layer_names
 from dfcvae.presets import PRESETS, config_from_preset
 from dfcvae.training.module import DFCVAEModule

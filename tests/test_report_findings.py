@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from dfcvae.analysis.evaluate import METRICS
-from dfcvae.config import RunConfig
 from dfcvae.report.findings import findings
 from dfcvae.report.markup import ReportData, best_indices, cells
 from dfcvae.report.sections import glance_section, metrics_section
+from dfcvae.run_config import RunConfig
 
 
 def t_test(metric: str, difference: float, p: float, a="good", b="poor", test="paired") -> dict:

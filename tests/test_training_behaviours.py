@@ -13,10 +13,10 @@ from torch import nn
 
 import dfcvae.training.precision as precision_module
 import dfcvae.training.trainer as train_module
-from dfcvae.config import RunConfig
 from dfcvae.loss_networks.base import LossNetwork, LossNetworkSpec
 from dfcvae.losses import DFCVAELoss
 from dfcvae.presets import config_from_preset
+from dfcvae.run_config import RunConfig
 from tests.conftest import FASHION_MNIST, tiny_config
 
 # --- The loss network stays in eval mode ---------------------------------------------------

@@ -1,10 +1,14 @@
 """dfcvae: Deep Feature Consistent Variational Autoencoders (Hou, Shen, Sun, Qiu, WACV 2017)."""
 
-from dfcvae.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
+from dfcvae.config import TrainConfig
+from dfcvae.data.config import DataConfig
 from dfcvae.io import load, load_run, save_model
+from dfcvae.loss_config import LossConfig
 from dfcvae.losses import DFCVAELoss, feature_loss, kl_divergence, pixel_loss, ssim_colour_loss
 from dfcvae.model import DFCVAE, VAEOutput
+from dfcvae.model_config import ModelConfig
 from dfcvae.presets import PRESETS, config_from_preset
+from dfcvae.run_config import RunConfig
 
 __all__ = [
     "DFCVAE",

@@ -31,11 +31,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dfcvae.config import RunConfig
-from dfcvae.data import build_dataset
+from dfcvae.data import SPLITS, DataConfig
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.io import MODEL_FILE, write_json
 from dfcvae.presets import config_from_preset
+from dfcvae.run_config import RunConfig
 
 MARKER = "demo.json"
 DATASET = "fashion-mnist"
@@ -116,24 +116,26 @@ def say(message: str) -> None:
     print(f"dfcvae demo: {message}", file=sys.stderr, flush=True)
 
 
-def prepare_data(plan: DemoPlan, progress: bool) -> None:
+def prepare_data(progress: bool) -> None:
     """Cache every split first, so missing files fail in one line before any training."""
-    for split in ("train", "valid", "test"):
-        build_dataset(DATASET, split=split, image_size=IMAGE_SIZE, channels=1, progress=progress)
+    for split in SPLITS:
+        DataConfig(DATASET).build(split, image_size=IMAGE_SIZE, channels=1, progress=progress)
 
 
 def train_demo_classifier(out: Path, plan: DemoPlan, accelerator: str, progress: bool) -> Path:
     from dfcvae.training.classifier import train_classifier
+    from dfcvae.training.classifier_config import ClassifierTrainConfig
 
     folder = out / "classifier"
     if (folder / "metrics.json").is_file():
         say(f"classifier: finished earlier, reusing {folder}")
         return folder
     say(f"classifier: training {plan.classifier_steps} steps into {folder}")
-    return train_classifier(
-        DATASET, folder, image_size=IMAGE_SIZE, epochs=1000, max_steps=plan.classifier_steps,
-        batch_size=128, seed=plan.seed, accelerator=accelerator, force=True, progress=progress,
+    config = ClassifierTrainConfig(
+        DataConfig(DATASET), image_size=IMAGE_SIZE, epochs=1000, max_steps=plan.classifier_steps,
+        batch_size=128, seed=plan.seed, accelerator=accelerator,
     )  # fmt: skip
+    return train_classifier(config, folder, force=True, progress=progress)
 
 
 def train_demo_model(name: str, out: Path, plan: DemoPlan, accelerator: str, progress: bool):
@@ -205,7 +207,7 @@ def _run_demo(
     accelerator, analysis_device = accelerator_of(device)
     started = time.perf_counter()
     prepare_out(out, plan, force)
-    prepare_data(plan, progress)
+    prepare_data(progress)
     train_demo_classifier(out, plan, accelerator, progress)
     runs = [train_demo_model(name, out, plan, accelerator, progress) for name in MODELS]
     report = build_report(

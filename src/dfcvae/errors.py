@@ -1,4 +1,6 @@
-"""The one exception family users see: each message is one line naming the file or option."""
+"""The one exception family users see (``DFCVAEError``; the data layer's ``DataError`` is one of
+them) and ``first_line``, which turns a library's error into the reason those one-line messages
+quote."""
 
 
 class DFCVAEError(Exception):
@@ -19,3 +21,10 @@ class RunDirError(DFCVAEError):
 
 class NonFiniteLossError(DFCVAEError):
     """NaN or Inf in the loss or the gradients during training."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first non-blank line of ``str(error)``, cut to ``limit`` characters; the error's type
+    name when it has no message. Library errors often run to many lines of advice."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:limit]

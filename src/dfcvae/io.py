@@ -18,9 +18,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from dfcvae.config import RunConfig
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.model import DFCVAE
+from dfcvae.run_config import RunConfig
 
 CONFIG_FILE = "config.json"
 _UMASK = os.umask(0o022)

@@ -25,43 +25,32 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from dfcvae.config import LossConfig
+from dfcvae.loss_config import LossConfig
 from dfcvae.loss_networks import LossNetwork, build_loss_network
 from dfcvae.model import VAEOutput
 
 Term = TypeVar("Term", bound=Callable[..., torch.Tensor])
 
 
-def _to_fp32(value, layout_free: bool = False):  # noqa: ANN001, ANN202 - tensors, lists, other
+def _to_fp32(value):  # noqa: ANN001, ANN202 - tensors, lists, anything else
     if isinstance(value, torch.Tensor):
-        if layout_free and value.dim() == 4 and not value.is_contiguous():
-            if value.is_contiguous(memory_format=torch.channels_last):
-                value = value.permute(0, 2, 3, 1)  # the same memory, read in order: NHWC
         return value.float() if value.is_floating_point() else value
     if isinstance(value, (list, tuple)):
-        return type(value)(_to_fp32(v, layout_free) for v in value)
+        return type(value)(_to_fp32(v) for v in value)
     return value
 
 
-def in_fp32(term: Term | None = None, *, layout_free: bool = False):  # noqa: ANN201
+def in_fp32(term: Term) -> Term:
     """A loss term computed in fp32 whatever the surrounding autocast: its floating-point tensor
     arguments (also inside lists) are cast to float32 and autocast is off on their device while
-    it runs. Under bf16 autocast, SSIM's E[x^2] - mu^2 and the feature MSE would otherwise lose
-    most of their precision. Gradients flow back through the casts in the input's own dtype.
-
-    ``layout_free=True``: the term's value does not depend on where each value of a map sits
-    within its image (sums and means over all of (C, H, W), elementwise differences), so
-    channels-last maps are handed over as their (N, H, W, C) views: the same memory read in
-    order, on which torch's reductions take their contiguous fast path (3-4x faster than
-    ``mse_loss`` on channels-last maps; docs/benchmarks.md).
-    """
-    if term is None:
-        return functools.partial(in_fp32, layout_free=layout_free)
+    it runs. Under bf16 autocast, SSIM's E[x^2] - mu^2 would otherwise lose most of its
+    precision. Gradients flow back through the casts in the input's own dtype. (The feature
+    term does the same inside ``SquaredErrorMean``, without the copies.)"""
 
     @functools.wraps(term)
     def fp32_term(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        args = _to_fp32(args, layout_free)
-        kwargs = {k: _to_fp32(v, layout_free) for k, v in kwargs.items()}
+        args = _to_fp32(args)
+        kwargs = {k: _to_fp32(v) for k, v in kwargs.items()}
         tensors = [v for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor)]
         tensors += [t for v in (*args, *kwargs.values()) if isinstance(v, list) for t in v]
         with torch.autocast(device_type=tensors[0].device.type, enabled=False):
@@ -98,17 +87,78 @@ def pixel_loss(
     return per_pixel.flatten(1).sum(1).mean()
 
 
-@in_fp32(layout_free=True)
+# Elements per piece of a feature map in ``SquaredErrorMean`` on CPU: 1 MiB of fp32, the size of
+# a Zen 4 or Zen 5 core's L2 cache, so each piece's fp32 difference stays in cache instead of
+# going through memory (of 2^14 to 2^20, the fastest on Zen 5, one thread).
+CPU_PIECE = 1 << 18
+
+
+def _channels_last(a: torch.Tensor) -> bool:
+    return (
+        a.dim() == 4
+        and not a.is_contiguous()
+        and a.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
+def _flat(a: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A 1-d view of a contiguous map, or of a channels-last one in its (N, H, W, C) order."""
+    if channels_last:
+        return a.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).reshape(-1)
+    return a.contiguous().view(-1)
+
+
+def _pieces(n: int, device: torch.device) -> list[slice]:
+    step = CPU_PIECE if device.type == "cpu" else max(n, 1)
+    return [slice(start, start + step) for start in range(0, n, step)]
+
+
+class SquaredErrorMean(torch.autograd.Function):
+    """mean((recon - target)^2) over every element, computed in fp32 whatever the inputs' dtype
+    (bf16 feature maps under autocast) and returned as an fp32 scalar; the gradient goes to
+    ``recon`` alone, in its dtype and layout. ``F.mse_loss`` on fp32 copies gives the same
+    value; this reads the bf16 maps once per pass instead of writing and reading fp32 copies of
+    them (on CPU, piece by piece through the cache), which made the feature term's share of a
+    VAE-123 step several times smaller (docs/benchmarks.md)."""
+
+    @staticmethod
+    def forward(ctx, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        layout = _channels_last(recon)
+        r, t = _flat(recon, layout), _flat(target.detach(), layout)
+        ctx.save_for_backward(recon, target.detach())
+        total = torch.zeros((), dtype=torch.float32, device=r.device)
+        with torch.autocast(r.device.type, enabled=False):
+            for piece in _pieces(r.numel(), r.device):
+                diff = r[piece].to(torch.float32, copy=True).sub_(t[piece])
+                total += diff.square_().sum()
+        return total / r.numel()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001
+        recon, target = ctx.saved_tensors
+        layout = _channels_last(recon)
+        memory_format = torch.channels_last if layout else torch.contiguous_format
+        out = torch.empty_like(recon, memory_format=memory_format)
+        r, t, flat_out = _flat(recon, layout), _flat(target, layout), _flat(out, layout)
+        coefficient = grad.float() * (2.0 / r.numel())
+        with torch.autocast(r.device.type, enabled=False):
+            for piece in _pieces(r.numel(), r.device):
+                diff = r[piece].to(torch.float32, copy=True).sub_(t[piece])
+                flat_out[piece].copy_(diff.mul_(coefficient))
+        return out, None
+
+
 def feature_loss(
     target_features: list[torch.Tensor],
     recon_features: list[torch.Tensor],
     weights: list[float] | None = None,
     scale: float = 1.0,
 ) -> torch.Tensor:
-    """sum_l w_l * mean((scale * (phi_l(x) - phi_l(x_hat)))^2) over the given layers."""
+    """sum_l w_l * mean((scale * (phi_l(x) - phi_l(x_hat)))^2) over the given layers, in fp32
+    whatever the maps' dtype (``SquaredErrorMean``); no gradient flows to the target maps."""
     weights = weights or [1.0] * len(target_features)
     terms = [
-        w * F.mse_loss(r.float(), t.float())
+        w * SquaredErrorMean.apply(r, t)
         for w, t, r in zip(weights, target_features, recon_features)
     ]
     return scale**2 * torch.stack(terms).sum()

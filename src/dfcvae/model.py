@@ -27,7 +27,6 @@ eval mode (BatchNorm uses and keeps its running statistics), the caller's modes 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dfcvae.config import ModelConfig
+from dfcvae.model_config import ModelConfig
 
 
 @dataclass
@@ -208,8 +207,3 @@ class DFCVAE(nn.Module):
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device) * temperature
         with evaluating(self):
             return self.decode(z)
-
-
-def num_blocks(image_size: int) -> int:
-    """Stride-2 blocks that take ``image_size`` down to the 4x4 bottleneck."""
-    return int(math.log2(image_size)) - 2

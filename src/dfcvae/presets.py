@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dfcvae.config import RunConfig, merge
+from dfcvae.config import merge
 from dfcvae.errors import ConfigError
-
-VGG19_RELUS = [
-    "relu1_1", "relu1_2", "relu2_1", "relu2_2",
-    "relu3_1", "relu3_2", "relu3_3", "relu3_4",
-    "relu4_1", "relu4_2", "relu4_3", "relu4_4",
-    "relu5_1", "relu5_2", "relu5_3", "relu5_4",
-]  # fmt: skip
+from dfcvae.loss_networks.classifier import CLASSIFIER
+from dfcvae.loss_networks.vgg import VGG19
+from dfcvae.run_config import RunConfig
 
 # Chosen on Fashion-MNIST by benchmarks/loss_defaults.py; docs/loss-scale.md has the sweeps.
 SSIM_COLOUR_KL_WEIGHT = 0.003
@@ -33,7 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # reductions (KL summed over the batch, features on Caffe's 0-255 scale): docs/loss-scale.md.
     "vae-123": {"loss": {"loss_network": "vgg19", "layers": ["relu1_1", "relu2_1", "relu3_1"]}},
     "vae-345": {"loss": {"loss_network": "vgg19", "layers": ["relu3_1", "relu4_1", "relu5_1"]}},
-    "vae-all": {"loss": {"loss_network": "vgg19", "layers": VGG19_RELUS}},
+    "vae-all": {"loss": {"loss_network": "vgg19", "layers": list(VGG19.layers)}},
     # ImageNet MobileNetV2 as loss network (weights available offline); taps at 1/2, 1/4, 1/8.
     # The same form as the paper's presets, with MobileNetV2's own feature scale.
     "vae-mobilenet": {
@@ -41,7 +37,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # A small classifier trained by `dfcvae train-classifier` as loss network (seed 001).
     "vae-classifier": {
-        "loss": {"loss_network": "classifier", "layers": ["relu1", "relu2", "relu3"]}
+        "loss": {"loss_network": "classifier", "layers": list(CLASSIFIER.layers)}
     },
     # SSIM plus colour loss instead of a feature loss (seed 003); alpha from docs/loss-scale.md.
     "ssim-colour": {"loss": {"reconstruction": "ssim-colour", "recon_weight": 1.0,

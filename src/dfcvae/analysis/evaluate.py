@@ -32,7 +32,7 @@ from dfcvae.analysis.feature_spaces import (
 from dfcvae.analysis.frechet import frechet_distance
 from dfcvae.analysis.grids import prior_codes
 from dfcvae.analysis.latents import decode, encode_posterior
-from dfcvae.analysis.perceptual import lpips_network, lpips_per_image
+from dfcvae.analysis.lpips import lpips_network, lpips_per_image
 from dfcvae.analysis.quality import (
     laplacian_variance,
     mse_per_image,

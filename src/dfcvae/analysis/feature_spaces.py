@@ -7,13 +7,16 @@
 - ``classifier``: the project's small classifier (``dfcvae train-classifier``), average-pooled
   last-block features: a data-set-specific space for labelled sets like Fashion-MNIST.
 
+The last two are loss networks plus pooling (``POOLED_SPACES``): the registry's spec, weights and
+input preparation (``LossNetwork.prepare``: grey repeated to RGB, RGB to grey as luma, resize,
+the network's own normalisation), then global average pooling of one layer.
+
 A builder that cannot get its weights raises ``FeatureSpaceUnavailable`` with the reason; the
 evaluation reports that reason instead of skipping the metric.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfcvae.errors import DFCVAEError
-from dfcvae.loss_networks.base import IMAGENET_MEAN, IMAGENET_STD
+from dfcvae.errors import DFCVAEError, first_line
+from dfcvae.loss_networks import LossNetwork, get_spec, load_spec
 from dfcvae.loss_networks.weights import WeightSource, hub_cache_path, local_weights
+from dfcvae.offline import is_offline
 
-MOBILENET_INPUT_SIZE = 96
 INCEPTION_WEIGHTS = WeightSource(
     filename="weights-inception-2015-12-05-6726825d.pth",
     url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
@@ -56,89 +59,85 @@ def three_channels(images: torch.Tensor) -> torch.Tensor:
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
-class PooledImageNetFeatures(nn.Module):
-    """ImageNet normalisation, resize, a conv trunk, then global average pooling."""
+@dataclass(frozen=True)
+class PooledLayer:
+    """A feature space made of a registered loss network: ``layer``'s features, average-pooled.
 
-    def __init__(self, trunk: nn.Module, size: int):
+    size: the side images are resized to; None for the image size the weights were trained at
+    (their folder's ``config.json``), else as the loss network would. description: formatted
+    with ``width`` (the feature size), ``size`` and ``dataset``.
+    """
+
+    network: str
+    layer: str
+    size: int | None
+    description: str
+
+
+POOLED_SPACES: dict[str, PooledLayer] = {
+    "mobilenet_v2": PooledLayer(
+        "mobilenet_v2",
+        "block18",
+        96,
+        "ImageNet MobileNetV2 pooled {width}-d features at {size}x{size} (not Inception FID)",
+    ),
+    "classifier": PooledLayer(
+        "classifier",
+        "relu3",
+        None,
+        "the project's {dataset} classifier, pooled {width}-d features (not Inception FID)",
+    ),
+}
+
+
+class PooledFeatures(nn.Module):
+    """A one-layer loss network, then global average pooling: (N, C, H, W) -> (N, D)."""
+
+    def __init__(self, network: LossNetwork):
         super().__init__()
-        self.trunk = trunk
-        self.size = size
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.network = network
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = three_channels(images)
-        if x.shape[-1] != self.size or x.shape[-2] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
-        x = (x - self.mean) / self.std
-        return F.adaptive_avg_pool2d(self.trunk(x), 1).flatten(1)
+        (features,) = self.network(images)
+        return F.adaptive_avg_pool2d(features, 1).flatten(1)
+
+
+def pooled_space(
+    name: str, weights: str | Path | None = None, device: str | torch.device = "cpu"
+) -> FeatureSpace:
+    """The ``POOLED_SPACES`` entry ``name``, with its loss network's weights (``weights``: as
+    ``--loss-weights``; None for the network's own source)."""
+    pooled = POOLED_SPACES[name]
+    spec = get_spec(pooled.network)
+    try:
+        spec, loaded = load_spec(spec, None if weights is None else str(weights))
+    except DFCVAEError as error:
+        raise FeatureSpaceUnavailable(f"{pooled.network} weights: {error}") from None
+    size = pooled.size or spec.config.get("image_size")
+    network = LossNetwork(spec, [pooled.layer], loaded.state_dict, loaded.source, input_size=size)
+    convolutions = [m for m in network.features.modules() if isinstance(m, nn.Conv2d)]
+    description = pooled.description.format(
+        width=convolutions[-1].out_channels,
+        size=size,
+        dataset=spec.config.get("dataset") or "data-set",
+    )
+    return FeatureSpace(
+        name=name,
+        description=description,
+        network=PooledFeatures(network).to(device).eval(),
+        source=loaded.source,
+    )
 
 
 def mobilenet_v2_space(device: str | torch.device = "cpu") -> FeatureSpace:
     """ImageNet MobileNetV2 pooled 1280-d features (weights from the hub cache or the offline
-    package; downloaded only when ``DFCVAE_OFFLINE`` is unset)."""
-    from torchvision.models import mobilenet_v2
-
-    from dfcvae.loss_networks.mobilenet import MOBILENET_V2
-    from dfcvae.loss_networks.weights import resolve_weights
-
-    try:
-        state, source = resolve_weights(MOBILENET_V2.weights, None)
-    except DFCVAEError as error:
-        raise FeatureSpaceUnavailable(f"MobileNetV2 ImageNet weights: {error}") from None
-    model = mobilenet_v2(weights=None)
-    model.load_state_dict(state)
-    network = PooledImageNetFeatures(model.features, MOBILENET_INPUT_SIZE).to(device).eval()
-    return FeatureSpace(
-        name="mobilenet_v2",
-        description=(
-            f"ImageNet MobileNetV2 pooled 1280-d features at {MOBILENET_INPUT_SIZE}x"
-            f"{MOBILENET_INPUT_SIZE} (not Inception FID)"
-        ),
-        network=network,
-        source=source,
-    )
-
-
-class ClassifierFeatures(nn.Module):
-    """The classifier's own input scaling, its image size, its conv features, average-pooled."""
-
-    def __init__(self, features: nn.Module, channels: int, size: int):
-        super().__init__()
-        self.features = features
-        self.channels = channels
-        self.size = size
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images
-        if x.shape[1] != self.channels:
-            x = three_channels(x) if self.channels == 3 else x.mean(1, keepdim=True)
-        if x.shape[-1] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
-        return F.adaptive_avg_pool2d(self.features((x - 0.5) / 0.5), 1).flatten(1)
+    package; downloaded only when ``DFCVAE_OFFLINE`` allows it)."""
+    return pooled_space("mobilenet_v2", None, device)
 
 
 def classifier_space(folder: str | Path, device: str | torch.device = "cpu") -> FeatureSpace:
     """Features of a classifier trained by ``dfcvae train-classifier`` (its folder)."""
-    from dfcvae.loss_networks.classifier import SmallClassifier, read_classifier
-
-    try:
-        config, state = read_classifier(folder)
-    except DFCVAEError as error:
-        raise FeatureSpaceUnavailable(f"classifier {folder}: {error}") from None
-    model = SmallClassifier(config)
-    model.load_state_dict(state)
-    network = ClassifierFeatures(model.features, config.channels, config.image_size)
-    width = config.widths[-1]
-    return FeatureSpace(
-        name="classifier",
-        description=(
-            f"the project's {config.dataset or 'data-set'} classifier, pooled {width}-d "
-            "features (not Inception FID)"
-        ),
-        network=network.to(device).eval(),
-        source=str(folder),
-    )
+    return pooled_space("classifier", folder, device)
 
 
 class InceptionFeatures(nn.Module):
@@ -167,7 +166,7 @@ def inception_space(device: str | torch.device = "cpu") -> FeatureSpace:
             "is reported in other feature spaces instead"
         ) from None
     path, _ = local_weights(INCEPTION_WEIGHTS)
-    if path is None and os.environ.get("DFCVAE_OFFLINE"):
+    if path is None and is_offline():
         raise FeatureSpaceUnavailable(
             f"Inception FID weights {INCEPTION_WEIGHTS.filename} are not in "
             f"{hub_cache_path(INCEPTION_WEIGHTS.filename).parent} and DFCVAE_OFFLINE is set"
@@ -175,8 +174,7 @@ def inception_space(device: str | torch.device = "cpu") -> FeatureSpace:
     try:
         inception = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
     except Exception as error:  # noqa: BLE001 - download or file errors of any kind
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else repr(error)
-        message = f"Inception FID weights could not be loaded ({reason})"
+        message = f"Inception FID weights could not be loaded ({first_line(error)})"
         raise FeatureSpaceUnavailable(message) from None
     return FeatureSpace(
         name="inception",

@@ -12,12 +12,11 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from dfcvae.config import RunConfig
+from dfcvae.data.splits import SPLITS
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
 from dfcvae.io import load_run
 from dfcvae.model import DFCVAE
-
-SPLITS = ("train", "valid", "test")
+from dfcvae.run_config import RunConfig
 
 
 class MissingLabelsError(DFCVAEError):
@@ -49,21 +48,12 @@ class Run:
 
         limit: keep the first ``limit`` images; default the run's own ``data.limit``.
         """
-        from dfcvae.data import build_dataset
-
         check_split(split)
-        data, model = self.config.data, self.config.model
-        return build_dataset(
-            data.dataset,
-            root=data.root,
-            split=split,
-            image_size=model.image_size,
-            channels=model.channels,
-            augment=False,
-            crop=data.crop,
-            labels_file=data.labels_file,
-            cache_dir=data.cache_dir,
-            limit=limit if limit is not None else data.limit,
+        return self.config.data.build(
+            split,
+            image_size=self.config.model.image_size,
+            channels=self.config.model.channels,
+            limit=limit,
             progress=progress,
         )
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import NoReturn
 
 from dfcvae.cli import analysis_commands, demo_commands, explore_commands, train_commands
+from dfcvae.cli.options import check_counts
 from dfcvae.data import DataError
 from dfcvae.errors import DFCVAEError
 
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     try:
+        check_counts(args)
         with one_line_warnings(args.command):
             args.func(args)
     except (DFCVAEError, DataError) as error:

@@ -5,16 +5,23 @@ tsne | attribute-correlation | evaluate | report``: thin shells over ``dfcvae.an
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
+from dfcvae.cli.options import (
+    MAX_EVAL_IMAGES,
+    MAX_GRID_IMAGES,
+    MAX_GRID_ROWS,
+    MAX_LIMIT,
+    MAX_TSNE_POINTS,
+    add_command,
+    add_count,
+)
+from dfcvae.data.splits import SPLITS
 from dfcvae.errors import ConfigError
 
 ANALYSIS_DIR = "analysis"
 DEFAULT_CS = "0.01,0.1,1,10"
-# "-2..2", "-1.5", "-2,-1,0": values that start with '-' but are not options.
-NEGATIVE_VALUES = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+(\.\.|,)[-\d.,]+$")
 
 
 def default_output(args: argparse.Namespace, name: str) -> Path:
@@ -182,79 +189,72 @@ def cmd_report(args: argparse.Namespace) -> None:
     wrote(out)
 
 
-def add_common(p: argparse.ArgumentParser, batch_size: int = 64) -> None:
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--seed", type=int, default=0, help="which images and which z (default 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def add_command(commands, name: str, func, help: str, batch_size: int = 64, out: str = ""):
-    p = commands.add_parser(name, help=help, description=help)
-    p._negative_number_matcher = NEGATIVE_VALUES  # "--strength -2..2" is a value, not an option
-    if name not in ("evaluate", "report"):
-        p.add_argument("run", metavar="RUN", help="run directory made by `dfcvae train`")
-    p.add_argument("-o", "--out", help=out or "output file (default RUN/analysis/...)")
-    add_common(p, batch_size)
-    p.set_defaults(func=func)
-    return p
-
-
 def register(commands: argparse._SubParsersAction) -> None:
+    register_grids(commands)
+    register_attributes(commands)
+    register_evaluation(commands)
+
+
+def register_grids(commands: argparse._SubParsersAction) -> None:
     p = add_command(commands, "reconstruct", cmd_reconstruct,
                     "test images with their reconstructions under them (PNG grid)")  # fmt: skip
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    p.add_argument("--n", type=int, default=32, help="images (default 32)")
-    p.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    add_count(p, "--n", default=32, high=MAX_GRID_IMAGES, help="images (default 32)")
+    add_count(p, "--nrow", default=8, high=MAX_GRID_IMAGES, help="images per row (default 8)")
 
     p = add_command(commands, "sample", cmd_sample, "images decoded from z ~ N(0, T^2 I)")
-    p.add_argument("--n", type=int, default=64)
+    add_count(p, "--n", default=64, high=MAX_GRID_IMAGES)
     p.add_argument("--temperature", type=float, default=1.0, help="T (the original code: 0.4)")
-    p.add_argument("--nrow", type=int, default=8)
+    add_count(p, "--nrow", default=8, high=MAX_GRID_IMAGES)
 
     p = add_command(commands, "interpolate", cmd_interpolate,
                     "decoded (1 - a) z_left + a z_right, one row per endpoint pair")  # fmt: skip
     p.add_argument("--left", nargs="+", help="endpoints: test-split indices or image paths")
     p.add_argument("--right", nargs="+", help="as many endpoints as --left")
-    p.add_argument("--rows", type=int, default=4, help="random pairs when no endpoints given")
-    p.add_argument("--steps", type=int, default=10)
+    add_count(p, "--rows", default=4, high=MAX_GRID_ROWS,
+              help="random pairs when no endpoints given")  # fmt: skip
+    add_count(p, "--steps", default=10, high=MAX_GRID_ROWS)
     p.add_argument("--spherical", action="store_true", help="slerp instead of linear")
     p.add_argument("--temperature", type=float, default=1.0, help="T of random endpoints")
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--split", default="test", choices=SPLITS)
 
+
+def register_attributes(commands: argparse._SubParsersAction) -> None:
     p = add_command(commands, "attribute-vectors", cmd_attribute_vectors,
                     "mean mu with an attribute minus mean mu without, per attribute "
                     "(safetensors)", batch_size=256)  # fmt: skip
-    p.add_argument("--split", default="train", choices=("train", "valid", "test"))
-    p.add_argument("--limit", type=int, help="first N images (default the run's own)")
+    p.add_argument("--split", default="train", choices=SPLITS)
+    add_count(p, "--limit", high=MAX_LIMIT, help="first N images (default the run's own)")
 
     p = add_command(commands, "edit", cmd_edit,
                     "add an attribute vector to test images' codes across strengths")  # fmt: skip
     p.add_argument("--attribute", required=True, help="e.g. Smiling (CelebA) or Trouser")
     p.add_argument("--strength", default="-2..2", help="MIN..MAX or a list (default -2..2)")
-    p.add_argument("--strength-steps", type=int, default=5, help="values in MIN..MAX")
-    p.add_argument("--n", type=int, default=8, help="test images, one per row")
+    add_count(p, "--strength-steps", default=5, high=MAX_GRID_ROWS, help="values in MIN..MAX")
+    add_count(p, "--n", default=8, high=MAX_GRID_ROWS, help="test images, one per row")
     p.add_argument("--vectors", help="attribute-vectors file (default RUN/analysis/...)")
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--split", default="test", choices=SPLITS)
 
     p = add_command(commands, "predict-attributes", cmd_predict_attributes,
                     "linear SVM accuracy per attribute on mu, beside the majority baseline",
                     batch_size=256)  # fmt: skip
     p.add_argument("--cs", default=DEFAULT_CS, help=f"values of C tried on valid ({DEFAULT_CS})")
-    p.add_argument("--limit", type=int, help="first N images per split (default the run's)")
+    add_count(p, "--limit", high=MAX_LIMIT, help="first N images per split (default the run's)")
 
     p = add_command(commands, "tsne", cmd_tsne, "t-SNE of latent codes (PNG)", batch_size=256)
     p.add_argument("--color-by", default="auto",
                    help="auto, class, a class or attribute name, or none")  # fmt: skip
-    p.add_argument("--n", type=int, default=1000)
+    add_count(p, "--n", default=1000, high=MAX_TSNE_POINTS)
     p.add_argument("--perplexity", type=float, default=30.0)
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    p.add_argument("--split", default="test", choices=SPLITS)
 
     p = add_command(commands, "attribute-correlation", cmd_attribute_correlation,
                     "cosine similarity of the attribute vectors (PNG and CSV)",
                     batch_size=256)  # fmt: skip
     p.add_argument("--vectors", help="attribute-vectors file (default RUN/analysis/...)")
 
+
+def register_evaluation(commands: argparse._SubParsersAction) -> None:
     p = add_command(
         commands,
         "evaluate",
@@ -264,8 +264,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         out="JSON file (metrics.json)",
     )
     p.add_argument("runs", metavar="RUN", nargs="+")
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    p.add_argument("--n", type=int, default=1000, help="test images (and samples) per run")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    add_count(p, "--n", default=1000, high=MAX_EVAL_IMAGES,
+              help="test images (and samples) per run")  # fmt: skip
     p.add_argument("--temperature", type=float, default=1.0, help="T of the samples")
     p.add_argument(
         "--feature-space",
@@ -275,7 +276,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--classifier", help="train-classifier folder for the classifier space")
     p.add_argument("--no-lpips", action="store_true")
-    p.add_argument("--limit", type=int, help="first N images of the split")
+    add_count(p, "--limit", high=MAX_LIMIT, help="first N images of the split")
 
     p = add_command(commands, "report", cmd_report,
                     "one self-contained HTML page comparing runs side by side",
@@ -285,13 +286,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--results-dir", help="reuse/write result files here (default OUT_files/)")
     p.add_argument("--no-compute", action="store_true", help="only use files in --results-dir")
     p.add_argument("--title", default="DFC-VAE report")
-    p.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    p.add_argument("--n-eval", type=int, default=500, help="test images for the metrics")
-    p.add_argument("--n-grid", type=int, default=16, help="images per grid")
-    p.add_argument("--n-tsne", type=int, default=500, help="points per t-SNE")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    add_count(p, "--n-eval", default=500, high=MAX_EVAL_IMAGES, help="test images for the metrics")
+    add_count(p, "--n-grid", default=16, high=MAX_GRID_IMAGES, help="images per grid")
+    add_count(p, "--n-tsne", default=500, high=MAX_TSNE_POINTS, help="points per t-SNE")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--attribute", help="attribute to edit (default Smiling, else the longest)")
-    p.add_argument("--limit", type=int, help="first N images per split for vectors and SVMs")
+    add_count(p, "--limit", high=MAX_LIMIT, help="first N images per split for vectors and SVMs")
     p.add_argument(
         "--feature-space", action="append", choices=("inception", "mobilenet_v2", "classifier")
     )

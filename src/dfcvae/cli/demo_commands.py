@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dfcvae.cli.options import MAX_DEMO_STEPS, add_count
 from dfcvae.demo import explore_command, run_demo
 from dfcvae.demo_summary import format_summary
 
@@ -23,7 +24,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
     p.add_argument("--quick", action="store_true", help="a smoke run of about two minutes")
-    p.add_argument("--steps", type=int, help="training steps per model (longer runs on a GPU)")
+    add_count(p, "--steps", high=MAX_DEMO_STEPS,
+              help="training steps per model (longer runs on a GPU)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--force", action="store_true", help="start over in an existing --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

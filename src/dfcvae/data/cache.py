@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -92,25 +92,10 @@ def build_cache(
     items = source.read()
     count = len(items.names) if limit is None else min(limit, len(items.names))
     folder.mkdir(parents=True, exist_ok=True)
-    kept: list[int] = []
-    skipped: list[dict[str, str]] = []
     with _temporary(folder, ".npy") as raw_path:
         shape = (count, image_size, image_size, channels)
-        raw = open_memmap(raw_path, mode="w+", dtype=np.uint8, shape=shape)
         bar = tqdm(range(count), desc=f"caching {name} {split}", unit="img", disable=not progress)
-        for index in bar:
-            try:
-                img = items.prepare(to_channels(items.load(index), channels))
-            except BadImage as err:
-                skipped.append({"name": items.names[index], "reason": str(err)})
-                continue
-            raw[len(kept)] = np.asarray(img, dtype=np.uint8).reshape(raw.shape[1:])
-            kept.append(index)
-            if len(kept) % CHUNK == 0:
-                raw.flush()
-                raw = open_memmap(raw_path, mode="r+")  # the old map is released
-        raw.flush()
-        del raw
+        kept, skipped = _write_images(raw_path, items, shape, bar)
         if not kept:
             raise DataError(
                 f"no usable images for {name} {split} in {source.where} "
@@ -144,6 +129,30 @@ def build_cache(
             SkippedFilesWarning,
             stacklevel=3,
         )
+
+
+def _write_images(
+    raw_path: Path, items, shape: tuple[int, ...], indices: Iterable[int]
+) -> tuple[list[int], list[dict[str, str]]]:
+    """Write the usable images among ``indices`` one after another into a fresh ``.npy`` of
+    ``shape`` (N, S, S, C) uint8; return the indices kept and the files skipped with reasons."""
+    kept: list[int] = []
+    skipped: list[dict[str, str]] = []
+    raw = open_memmap(raw_path, mode="w+", dtype=np.uint8, shape=shape)
+    for index in indices:
+        try:
+            img = items.prepare(to_channels(items.load(index), shape[-1]))
+        except BadImage as err:
+            skipped.append({"name": items.names[index], "reason": str(err)})
+            continue
+        raw[len(kept)] = np.asarray(img, dtype=np.uint8).reshape(raw.shape[1:])
+        kept.append(index)
+        if len(kept) % CHUNK == 0:
+            raw.flush()
+            raw = open_memmap(raw_path, mode="r+")  # the old map is released
+    raw.flush()
+    del raw
+    return kept, skipped
 
 
 def _publish_images(raw_path: Path, final: Path, kept: int, allocated: int) -> None:

@@ -1,14 +1,15 @@
 """Run a torchvision download and turn any failure into one DataError line; never hang.
 
-Setting ``$DFCVAE_OFFLINE`` to anything but ``""``/``0`` turns downloads off (used by the tests).
+``$DFCVAE_OFFLINE`` (read by ``dfcvae.offline``) turns downloads off; the tests set it.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
 from urllib.error import URLError
+
+from dfcvae.errors import first_line
+from dfcvae.offline import download_timeout, is_offline
 
 from .errors import DataError
 
@@ -20,16 +21,12 @@ def download(dataset: str, fetch: Callable[[], object], *, fix: str) -> None:
 
     fix: what the user can do instead, naming the URL and the ``--data-root`` layout expected.
     """
-    if os.environ.get("DFCVAE_OFFLINE", "") not in ("", "0"):
+    if is_offline():
         raise DataError(
             f"{dataset} is not on this machine and $DFCVAE_OFFLINE forbids downloads; {fix}"
         )
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(TIMEOUT_S)
     try:
-        fetch()
+        with download_timeout(TIMEOUT_S):
+            fetch()
     except (URLError, OSError, RuntimeError) as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise DataError(f"could not download {dataset} ({reason}); {fix}") from None
-    finally:
-        socket.setdefaulttimeout(previous)
+        raise DataError(f"could not download {dataset} ({first_line(err)}); {fix}") from None

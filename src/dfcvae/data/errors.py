@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dfcvae.errors import DFCVAEError
 
-class DataError(ValueError):
+
+class DataError(DFCVAEError, ValueError):
     """A dataset cannot be used; the message is one line naming the file or option and the fix."""
 
 

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from dfcvae.config import RunConfig
 from dfcvae.data import celeba, digits
 from dfcvae.data.images import BadImage, open_image, to_channels
 from dfcvae.data.preprocess import Prepare, center_square, resize
 from dfcvae.errors import DFCVAEError
+from dfcvae.run_config import RunConfig
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_BYTES = 20 * 1024 * 1024

@@ -1,36 +1,49 @@
 """Loss networks for the feature perceptual loss: VGG19 (the paper's), MobileNetV2 (ImageNet
-weights available offline) and a small classifier the project trains (seed 001)."""
+weights available offline) and a small classifier the project trains (seed 001).
+
+``LOSS_NETWORK_SPECS`` is the one registry: the loss, the Fréchet feature spaces
+(``dfcvae.analysis.feature_spaces``), the presets and ``dfcvae weights`` read it. To add a loss
+network, write its ``LossNetworkSpec`` in a module of its own and list it here.
+"""
 
 from __future__ import annotations
 
 from dfcvae.errors import ConfigError
-from dfcvae.loss_networks.base import LossNetwork, LossNetworkSpec, build_from_spec
-from dfcvae.loss_networks.classifier import CLASSIFIER_LAYERS, classifier_spec
+from dfcvae.loss_networks.base import LossNetwork, LossNetworkSpec, build_from_spec, load_spec
+from dfcvae.loss_networks.classifier import CLASSIFIER
 from dfcvae.loss_networks.mobilenet import MOBILENET_V2
 from dfcvae.loss_networks.vgg import VGG19
-from dfcvae.loss_networks.weights import RANDOM, local_weights
 
-PRETRAINED: dict[str, LossNetworkSpec] = {"vgg19": VGG19, "mobilenet_v2": MOBILENET_V2}
-LOSS_NETWORKS = (*PRETRAINED, "classifier")
+LOSS_NETWORK_SPECS: dict[str, LossNetworkSpec] = {
+    spec.name: spec for spec in (VGG19, MOBILENET_V2, CLASSIFIER)
+}
+LOSS_NETWORKS = tuple(LOSS_NETWORK_SPECS)
 
 __all__ = [
     "LOSS_NETWORKS",
+    "LOSS_NETWORK_SPECS",
     "LossNetwork",
     "LossNetworkSpec",
     "build_loss_network",
     "check_layers",
+    "get_spec",
+    "layer_names",
+    "load_spec",
     "weights_status",
 ]
 
 
-def layer_names(name: str) -> list[str]:
-    if name == "classifier":
-        return list(CLASSIFIER_LAYERS)
-    if name not in PRETRAINED:
+def get_spec(name: str) -> LossNetworkSpec:
+    """The registered spec called ``name``; one line listing the valid names otherwise."""
+    if name not in LOSS_NETWORK_SPECS:
         raise ConfigError(
             f"--loss-network {name!r} is unknown: choose one of {', '.join(LOSS_NETWORKS)}"
         )
-    return list(PRETRAINED[name].layers)
+    return LOSS_NETWORK_SPECS[name]
+
+
+def layer_names(name: str) -> list[str]:
+    return list(get_spec(name).layers)
 
 
 def check_layers(name: str, layers: list[str]) -> None:
@@ -53,32 +66,14 @@ def build_loss_network(
     or ``"random"`` (timing only).
     """
     check_layers(name, layers)
-    if name == "classifier":
-        spec, state = classifier_spec(weights)
-        source = "random initialisation (timing only)" if weights == RANDOM else str(weights)
-        return LossNetwork(spec, layers, state, source=source, input_size=input_size)
-    return build_from_spec(PRETRAINED[name], layers, weights, input_size)
+    return build_from_spec(get_spec(name), layers, weights, input_size)
 
 
 def weights_status() -> list[dict[str, str]]:
     """For each loss network: whether its weights are available here, and where."""
     rows = []
-    for name, spec in PRETRAINED.items():
-        path, where = local_weights(spec.weights)
-        rows.append(
-            {
-                "name": name,
-                "description": spec.description,
-                "available": "yes" if path else "no",
-                "where": f"{path} ({where})" if path else f"download {spec.weights.url}",
-            }
-        )
-    rows.append(
-        {
-            "name": "classifier",
-            "description": "small CNN trained by `dfcvae train-classifier`",
-            "available": "train it",
-            "where": "--loss-weights DIR from `dfcvae train-classifier`",
-        }
-    )
+    for spec in LOSS_NETWORK_SPECS.values():
+        available, where = spec.weights.status()
+        row = {"name": spec.name, "description": spec.description}
+        rows.append({**row, "available": available, "where": where})
     return rows

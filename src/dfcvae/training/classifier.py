@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from dfcvae.data import DataError, build_dataset
+from dfcvae.data import CachedImageDataset, DataError
 from dfcvae.errors import ConfigError
 from dfcvae.io import write_json, write_tensors
 from dfcvae.loss_networks.classifier import (
@@ -20,6 +20,7 @@ from dfcvae.loss_networks.classifier import (
     SmallClassifier,
     classifier_config_dict,
 )
+from dfcvae.training.classifier_config import ClassifierTrainConfig
 from dfcvae.training.interrupt import interruptible
 from dfcvae.training.precision import resolve_precision
 from dfcvae.training.run_dir import prepare_run_dir
@@ -60,62 +61,25 @@ class ClassifierModule(L.LightningModule):
 
 
 def train_classifier(
-    dataset: str,
-    out: str | Path,
-    *,
-    root: str | None = None,
-    image_size: int = 32,
-    channels: int | None = None,
-    epochs: int = 2,
-    max_steps: int = -1,
-    batch_size: int = 128,
-    lr: float = 5e-3,
-    seed: int = 0,
-    limit: int | None = None,
-    cache_dir: str | None = None,
-    num_workers: int = 0,
-    accelerator: str = "auto",
-    precision: str = "auto",
-    force: bool = False,
-    progress: bool = True,
+    config: ClassifierTrainConfig, out: str | Path, *, force: bool = False, progress: bool = True
 ) -> Path:
     """Train the classifier on the train split, report accuracy on the test split."""
-    if lr <= 0 or batch_size < 1 or epochs < 1:
-        raise ConfigError("--lr, --batch-size and --epochs must be positive")
+    config.validate()
     out = Path(out)
     prepare_run_dir(out, resume=False, force=force)
-    L.seed_everything(seed, workers=True, verbose=False)
-    common = dict(root=root, image_size=image_size, channels=channels, cache_dir=cache_dir,
-                  limit=limit, progress=progress)  # fmt: skip
-    train_set = build_dataset(dataset, split="train", augment=True, **common)
-    if train_set.label_kind != "class":
-        raise DataError(f"--dataset {dataset}: train-classifier needs class labels")
-    val_set = build_dataset(dataset, split="valid", **common)
-    test_set = build_dataset(dataset, split="test", **common)
-    if batch_size > len(train_set):
-        raise ConfigError(f"--batch-size {batch_size} exceeds the {len(train_set)} train images")
-    config = ClassifierConfig(
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    train_set, val_set, test_set = classifier_splits(config, progress)
+    network = ClassifierConfig(
         channels=train_set.channels,
         num_classes=len(train_set.label_names),
         class_names=list(train_set.label_names),
-        dataset=dataset,
-        image_size=image_size,
+        dataset=config.data.dataset,
+        image_size=config.image_size,
     )
-    module = ClassifierModule(config, lr)
-    loader = dict(batch_size=batch_size, num_workers=num_workers,
-                  persistent_workers=num_workers > 0)  # fmt: skip
-    trainer = L.Trainer(
-        default_root_dir=out,
-        max_epochs=epochs,
-        max_steps=max_steps,
-        accelerator=accelerator,
-        devices=1,
-        precision=resolve_precision(precision, accelerator),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-    )
+    module = ClassifierModule(network, config.lr)
+    loader = dict(batch_size=config.batch_size, num_workers=config.data.num_workers,
+                  persistent_workers=config.data.num_workers > 0)  # fmt: skip
+    trainer = classifier_trainer(config, out, progress)
     with interruptible(trainer):
         trainer.fit(
             module,
@@ -124,7 +88,37 @@ def train_classifier(
         )
         (result,) = trainer.test(module, DataLoader(test_set, **loader), verbose=progress)
     write_tensors(out / WEIGHTS_FILE, module.model.state_dict())
-    write_json(out / "config.json", classifier_config_dict(config))
+    write_json(out / "config.json", classifier_config_dict(network))
     write_json(out / "metrics.json", {"test_accuracy": result["test/accuracy"],
                                       "test_loss": result["test/loss"]})  # fmt: skip
     return out
+
+
+def classifier_splits(config: ClassifierTrainConfig, progress: bool) -> list[CachedImageDataset]:
+    """The train (flipped where valid), valid and test splits; refuses unlabelled sets and a
+    batch larger than the train split."""
+    common = dict(image_size=config.image_size, channels=config.channels, progress=progress)
+    train_set = config.data.build("train", augment=True, **common)
+    if train_set.label_kind != "class":
+        raise DataError(f"--dataset {config.data.dataset}: train-classifier needs class labels")
+    if config.batch_size > len(train_set):
+        raise ConfigError(
+            f"--batch-size {config.batch_size} exceeds the {len(train_set)} train images"
+        )
+    return [train_set, config.data.build("valid", **common), config.data.build("test", **common)]
+
+
+def classifier_trainer(config: ClassifierTrainConfig, out: Path, progress: bool) -> L.Trainer:
+    """One device, no logger or checkpoints: the weights are written once, at the end."""
+    return L.Trainer(
+        default_root_dir=out,
+        max_epochs=config.epochs,
+        max_steps=config.max_steps,
+        accelerator=config.accelerator,
+        devices=1,
+        precision=resolve_precision(config.precision, config.accelerator),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+    )

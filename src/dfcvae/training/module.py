@@ -10,9 +10,9 @@ from typing import Any
 import lightning as L
 import torch
 
-from dfcvae.config import RunConfig
 from dfcvae.losses import DFCVAELoss, LossTerms
 from dfcvae.model import DFCVAE
+from dfcvae.run_config import RunConfig
 from dfcvae.training.nonfinite import NonFiniteGuard
 
 

@@ -17,10 +17,10 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from dfcvae.config import RunConfig, TrainConfig
-from dfcvae.data import DFCVAEDataModule
+from dfcvae.config import TrainConfig
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.io import CONFIG_FILE, save_model, write_json
+from dfcvae.run_config import RunConfig
 from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
 from dfcvae.training.memory import keep_freed_memory
@@ -116,24 +116,6 @@ def check_loss_weights(config: RunConfig) -> None:
         )
 
 
-def build_datamodule(config: RunConfig, progress: bool) -> DFCVAEDataModule:
-    data = config.data
-    return DFCVAEDataModule(
-        data.dataset,
-        root=data.root,
-        image_size=config.model.image_size,
-        channels=config.model.channels,
-        crop=data.crop,
-        labels_file=data.labels_file,
-        cache_dir=data.cache_dir,
-        limit=data.limit,
-        batch_size=config.train.batch_size,
-        num_workers=data.num_workers,
-        seed=config.train.seed,
-        progress=progress,
-    )
-
-
 def train(
     config: RunConfig,
     out: str | Path,
@@ -153,7 +135,13 @@ def train(
     if is_launcher_rank_zero():
         prepare_run_dir(out, resume, force)
     L.seed_everything(config.train.seed, workers=True, verbose=False)
-    datamodule = build_datamodule(config, progress)
+    datamodule = config.data.datamodule(
+        image_size=config.model.image_size,
+        channels=config.model.channels,
+        batch_size=config.train.batch_size,
+        seed=config.train.seed,
+        progress=progress,
+    )
     if is_launcher_rank_zero():
         # The data first: a missing data root fails before any loss-network weights load.
         datamodule.prepare_data()
@@ -173,7 +161,7 @@ def train(
 def fit(
     trainer: L.Trainer,
     module: DFCVAEModule,
-    datamodule: DFCVAEDataModule,
+    datamodule: L.LightningDataModule,
     out: Path,
     checkpoint: Path | None,
 ) -> None:

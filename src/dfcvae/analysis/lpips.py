@@ -1,25 +1,25 @@
-"""LPIPS (learned perceptual image patch similarity, torchmetrics, AlexNet backbone).
+"""LPIPS (learned perceptual image patch similarity, torchmetrics, AlexNet backbone): an
+evaluation metric, not the paper's feature perceptual loss (``dfcvae.losses``).
 
 torchmetrics ships LPIPS's linear layers, but the AlexNet backbone comes from torchvision's
-ImageNet weights: present in the torch hub cache, or downloaded when ``DFCVAE_OFFLINE`` is unset.
-Without them LPIPS is reported as unavailable, with the reason.
+ImageNet weights: present in the torch hub cache, or downloaded unless ``DFCVAE_OFFLINE`` says
+offline (``dfcvae.offline``). Without them LPIPS is reported as unavailable, with the reason.
 """
 
 from __future__ import annotations
-
-import os
 
 import torch
 from torch import nn
 
 from dfcvae.analysis.feature_spaces import FeatureSpaceUnavailable, three_channels
-from dfcvae.errors import DFCVAEError
+from dfcvae.errors import DFCVAEError, first_line
 from dfcvae.loss_networks.weights import (
     WeightSource,
     download_weights,
     hub_cache_path,
     local_weights,
 )
+from dfcvae.offline import is_offline
 
 
 def alexnet_weights() -> WeightSource:
@@ -35,7 +35,7 @@ def lpips_network(device: str | torch.device = "cpu") -> nn.Module:
     source = alexnet_weights()
     path, _ = local_weights(source)
     if path is None:
-        if os.environ.get("DFCVAE_OFFLINE"):
+        if is_offline():
             raise FeatureSpaceUnavailable(
                 f"LPIPS needs torchvision's AlexNet weights {source.filename} in "
                 f"{hub_cache_path(source.filename).parent} (DFCVAE_OFFLINE is set)"
@@ -49,8 +49,7 @@ def lpips_network(device: str | torch.device = "cpu") -> nn.Module:
     try:
         metric = LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True)
     except Exception as error:  # noqa: BLE001 - any failure to build it makes it unavailable
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else repr(error)
-        raise FeatureSpaceUnavailable(f"LPIPS could not be built ({reason})") from None
+        raise FeatureSpaceUnavailable(f"LPIPS could not be built ({first_line(error)})") from None
     return metric.net.to(device).eval()
 
 

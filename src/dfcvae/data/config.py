@@ -1,0 +1,101 @@
+"""``DataConfig``: which data set a run reads, and how; it builds its own splits and DataModule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dfcvae.config import MAX_WORKERS, check_bounds, option
+from dfcvae.errors import ConfigError
+
+from .build import DATASETS, build_dataset
+
+if TYPE_CHECKING:
+    from .cached_dataset import CachedImageDataset
+    from .datamodule import DFCVAEDataModule
+
+MAX_LIMIT = 10**9  # images per split: far above any data set, only a guard against typos
+
+
+@dataclass
+class DataConfig:
+    dataset: str = option(
+        "fashion-mnist", help="fashion-mnist, mnist, cifar10, stl10, celeba or folder"
+    )
+    root: str | None = option(
+        None, flag="--data-root", help="data folder (CelebA layout, image folder, download dir)"
+    )
+    crop: str = option("default", choices=("default", "original", "none"), help="CelebA crop")
+    labels_file: str | None = option(None, help="CSV labels for --dataset folder")
+    cache_dir: str | None = option(
+        None, help="preprocessed cache (default $DFCVAE_CACHE or ~/.cache)"
+    )
+    limit: int | None = option(
+        None, help="use only the first N images of each split", max=MAX_LIMIT
+    )
+    num_workers: int = option(0, help="DataLoader worker processes", max=MAX_WORKERS)
+
+    def validate(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(
+                f"--dataset {self.dataset!r} is unknown: choose one of {', '.join(DATASETS)}"
+            )
+        if self.dataset in ("celeba", "folder") and not self.root:
+            raise ConfigError(f"--dataset {self.dataset} needs --data-root DIR")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit {self.limit}: must be at least 1")
+        if self.num_workers < 0:
+            raise ConfigError(f"--num-workers {self.num_workers}: must be >= 0")
+        check_bounds(self)
+
+    def build(
+        self,
+        split: str,
+        *,
+        image_size: int,
+        channels: int | None,
+        augment: bool = False,
+        limit: int | None = None,
+        progress: bool = True,
+    ) -> CachedImageDataset:
+        """One split at ``image_size`` and ``channels``; limit: default this config's own."""
+        return build_dataset(
+            self.dataset,
+            root=self.root,
+            split=split,
+            image_size=image_size,
+            channels=channels,
+            augment=augment,
+            crop=self.crop,
+            labels_file=self.labels_file,
+            cache_dir=self.cache_dir,
+            limit=limit if limit is not None else self.limit,
+            progress=progress,
+        )
+
+    def datamodule(
+        self,
+        *,
+        image_size: int,
+        channels: int | None,
+        batch_size: int,
+        seed: int,
+        progress: bool = True,
+    ) -> DFCVAEDataModule:
+        """The three splits as a Lightning DataModule, batches of ``batch_size``."""
+        from .datamodule import DFCVAEDataModule  # Lightning, only when training
+
+        return DFCVAEDataModule(
+            self.dataset,
+            root=self.root,
+            image_size=image_size,
+            channels=channels,
+            crop=self.crop,
+            labels_file=self.labels_file,
+            cache_dir=self.cache_dir,
+            limit=self.limit,
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            seed=seed,
+            progress=progress,
+        )

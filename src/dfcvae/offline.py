@@ -1,0 +1,48 @@
+"""Whether dfcvae may download anything: data sets and loss-network weights alike.
+
+``DFCVAE_OFFLINE`` has one meaning, read here only:
+
+- ``1``, ``true``, ``yes`` or ``on`` (any case): offline, never download; a missing file is a
+  one-line error naming where to put it;
+- unset, empty, ``0``, ``false``, ``no`` or ``off``: online, download what is missing.
+
+Any other value is a one-line ``ConfigError``. The tests and the demo set ``DFCVAE_OFFLINE=1``.
+Downloads run under ``download_timeout`` so that a machine without a network never hangs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dfcvae.errors import ConfigError
+
+ENV_VAR = "DFCVAE_OFFLINE"
+OFFLINE_VALUES = ("1", "true", "yes", "on")
+ONLINE_VALUES = ("", "0", "false", "no", "off")
+
+
+def is_offline() -> bool:
+    """True when ``DFCVAE_OFFLINE`` forbids downloads (see the module docstring)."""
+    value = os.environ.get(ENV_VAR, "").strip().lower()
+    if value in OFFLINE_VALUES:
+        return True
+    if value in ONLINE_VALUES:
+        return False
+    raise ConfigError(
+        f"{ENV_VAR}={os.environ[ENV_VAR]!r} is not understood: set it to 1 (never download) "
+        "or 0 (download what is missing)"
+    )
+
+
+@contextmanager
+def download_timeout(seconds: float) -> Iterator[None]:
+    """Every socket opened inside gives up after ``seconds`` without an answer."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)

@@ -1,0 +1,51 @@
+"""``RunConfig``: the four configs of a run (model, loss, data, training) under a preset name.
+
+A run directory's ``config.json`` holds one; ``RunConfig.from_dict`` rebuilds it and refuses
+unknown keys or impossible values with one line naming the option.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dfcvae.config import TrainConfig, dataclass_from_dict
+from dfcvae.data.config import DataConfig
+from dfcvae.errors import ConfigError
+from dfcvae.loss_config import LossConfig
+from dfcvae.model_config import ModelConfig
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+}
+
+
+@dataclass
+class RunConfig:
+    preset: str = "vae-123"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> RunConfig:
+        for part in (self.model, self.loss, self.data, self.train):
+            part.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
+        data = dict(data)
+        unknown = set(data) - {"preset", *SECTIONS}
+        if unknown:
+            raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}")
+        kwargs: dict[str, Any] = {"preset": data.get("preset", "custom")}
+        for name, klass in SECTIONS.items():
+            kwargs[name] = dataclass_from_dict(klass, data.get(name, {}), f"{source} [{name}]")
+        return cls(**kwargs)

@@ -1,0 +1,135 @@
+"""Options declared once: the CLI flags come from the configs' field metadata, counts are bounded
+in one line, ``DataConfig`` builds its own data, and ``config.py`` stays a leaf."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+import dfcvae
+from dfcvae.cli import build_parser, main
+from dfcvae.cli.train_commands import run_config_from_args
+from dfcvae.config import TrainConfig
+from dfcvae.data import DataConfig, DFCVAEDataModule, build_dataset
+from dfcvae.errors import ConfigError
+from dfcvae.presets import config_from_preset
+from dfcvae.run_config import SECTIONS, RunConfig
+from dfcvae.training.classifier_config import ClassifierTrainConfig
+from tests.data_fixtures import FASHION_MNIST_DIR
+
+SRC = Path(dfcvae.__file__).parent
+
+
+def test_config_py_imports_nothing_from_dfcvae_but_errors() -> None:
+    tree = ast.parse((SRC / "config.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {
+        a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names
+    }
+    assert {name for name in imported if name and name.startswith("dfcvae")} == {"dfcvae.errors"}
+
+
+def test_every_option_field_is_a_train_flag_that_sets_its_field() -> None:
+    argv = ["train", "--out", "run", "--preset", "pvae", "--data-root", "photos",
+            "--layers", "relu1_1,relu2_1", "--kl-weight", "2", "--deterministic",
+            "--latent-dim", "7", "--val-batches", "0", "--crop", "none"]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    flagged = {path for path in args.config_flags.values()}
+    declared = {(s, f.name) for s, k in SECTIONS.items() for f in fields(k) if "flag" in f.metadata}
+    assert flagged == declared and len(declared) == 35
+    config = run_config_from_args(args)
+    assert config.data.root == "photos" and config.data.crop == "none"
+    assert config.loss.layers == ["relu1_1", "relu2_1"] and config.loss.kl_weight == 2.0
+    assert config.train.deterministic is True and config.train.val_batches == 0
+    assert config.model.latent_dim == 7
+    # Flags left unset keep the preset's values.
+    preset = config_from_preset("pvae")
+    assert config.loss.reconstruction == preset.loss.reconstruction == "pixel"
+    assert config.loss.recon_weight == preset.loss.recon_weight == 1.0
+    assert config.train.batch_size == preset.train.batch_size == 64
+
+
+def test_train_classifier_flag_defaults_are_the_config_defaults() -> None:
+    args = build_parser().parse_args(["train-classifier", "--out", "c"])
+    defaults = ClassifierTrainConfig()
+    for dest, path in args.config_flags.items():
+        expected = getattr(defaults.data if path[0] == "data" else defaults, path[-1])
+        assert getattr(args, dest) == expected, dest
+    assert (args.dataset, args.image_size, args.epochs, args.batch_size, args.lr) == (
+        "fashion-mnist",
+        32,
+        2,
+        128,
+        5e-3,
+    )
+    assert not hasattr(args, "crop") and not hasattr(args, "labels_file")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "{run}", "--n", "100000000"], "--n 100000000: must be at most 1,024"),
+        (["sample", "{run}", "--n", "0"], "--n 0: must be at least 1"),
+        (["reconstruct", "{run}", "--nrow", "5000"], "--nrow 5000: must be at most 1,024"),
+        (["interpolate", "{run}", "--rows", "1000"], "--rows 1000: must be at most 64"),
+        (["interpolate", "{run}", "--steps", "1000"], "--steps 1000: must be at most 64"),
+        (["edit", "{run}", "--attribute", "Trouser", "--strength-steps", "999"],
+         "--strength-steps 999: must be at most 64"),
+        (["tsne", "{run}", "--n", "1000000"], "--n 1000000: must be at most 20,000"),
+        (["evaluate", "{run}", "{run}", "--n", "10000000"], "--n 10000000: must be at most 50,000"),
+        (["report", "{run}", "--n-eval", "999999"], "--n-eval 999999: must be at most 50,000"),
+        (["report", "{run}", "--n-grid", "-3"], "--n-grid -3: must be at least 1"),
+        (["report", "{run}", "--n-tsne", "99999"], "--n-tsne 99999: must be at most 20,000"),
+        (["attribute-vectors", "{run}", "--limit", "0"], "--limit 0: must be at least 1"),
+        (["predict-attributes", "{run}", "--batch-size", "100000"],
+         "--batch-size 100000: must be at most 4,096"),
+        (["demo", "--out", "{tmp}/demo", "--steps", "10000000000"],
+         "--steps 10000000000: must be at most 1,000,000"),
+        (["explore", "{run}", "--port", "70000"], "--port 70000: must be at most 65,535"),
+        (["train", "--out", "{run}", "--batch-size", "100000000"],
+         "--batch-size 100000000: must be at most 65,536"),
+        (["train", "--out", "{run}", "--max-steps", "10000000000"],
+         "--max-steps 10000000000: must be at most 1,000,000,000"),
+        (["train", "--out", "{run}", "--num-workers", "100000"],
+         "--num-workers 100000: must be at most 256"),
+        (["train-classifier", "--out", "{run}", "--epochs", "10000000"],
+         "--epochs 10000000: must be at most 100,000"),
+        (["train-classifier", "--out", "{run}", "--image-size", "100000"],
+         "--image-size 100000: must be at most 1,024"),
+    ],
+)  # fmt: skip
+def test_absurd_counts_are_refused_in_one_line_naming_the_option(tmp_path, capsys, argv, message):
+    run = tmp_path / "run"
+    assert main([a.format(run=run, tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not run.exists() and not (tmp_path / "demo").exists()
+
+
+def test_config_files_are_bounded_too() -> None:
+    config = RunConfig.from_dict({"train": {"max_steps": 10**12}, "loss": {"kl_warmup_steps": 3}})
+    with pytest.raises(ConfigError, match=r"^--max-steps 1000000000000: must be at most"):
+        config.validate()
+    with pytest.raises(ConfigError, match=r"^--limit 10000000000: must be at most"):
+        DataConfig(limit=10**10).validate()
+    with pytest.raises(ConfigError, match=r"--lr, --batch-size and --epochs must be positive"):
+        ClassifierTrainConfig(lr=0.0).validate()
+    TrainConfig(max_steps=10**9, epochs=100_000, batch_size=65_536).validate()  # the bounds pass
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="needs dataset-fashion-mnist")
+def test_data_config_builds_its_splits_and_datamodule(tmp_path: Path) -> None:
+    data = DataConfig("fashion-mnist", cache_dir=str(tmp_path / "cache"), limit=64)
+    test = data.build("test", image_size=16, channels=1, progress=False)
+    by_hand = build_dataset("fashion-mnist", split="test", image_size=16, channels=1,
+                            cache_dir=tmp_path / "cache", limit=64, progress=False)  # fmt: skip
+    assert len(test) == len(by_hand) == 64 and test.folder == by_hand.folder
+    assert len(data.build("test", image_size=16, channels=1, limit=8, progress=False)) == 8
+    datamodule = data.datamodule(image_size=16, channels=1, batch_size=8, seed=3, progress=False)
+    assert isinstance(datamodule, DFCVAEDataModule)
+    datamodule.setup("fit")
+    images, _ = next(iter(datamodule.train_dataloader()))
+    assert images.shape == (8, 1, 16, 16) and len(datamodule.train_set) == 64
