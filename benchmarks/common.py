@@ -283,7 +283,7 @@ def machine_load() -> dict[str, float]:
     return {"other_cores": others, "loadavg_1min": os.getloadavg()[0]}
 
 
-# glibc's allocator, as dfcvae's CPU training sets it (training.train.keep_freed_memory) or as
+# glibc's allocator, as dfcvae's CPU training sets it (training.memory.keep_freed_memory) or as
 # a default process has it once big blocks have been freed (mmap threshold grown to 32 MiB).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 

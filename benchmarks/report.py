@@ -219,7 +219,7 @@ def conditions(results: dict) -> list[str]:
         f"kernels: {m.get('cpu_capability')}; bf16 instructions: {m.get('cpu_bf16')}; flags: "
         f"{m.get('cpu_flags', '?')}",
         f"- `--precision auto` picks **`{m.get('auto_precision', '?')}`** here "
-        '(`training.train.choose_precision`; the rule is under "Precision" below)',
+        '(`training.precision.choose_precision`; the rule is under "Precision" below)',
     ]
     if "gpu" in m:
         lines.append(f"- GPU: {m['gpu']}")

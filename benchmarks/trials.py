@@ -36,7 +36,7 @@ class Recipe:
     fused: bool = False  # torch.optim.Adam(fused=True)
     compile: bool = False  # Module.compile() of the VAE and the loss network
     bf16: bool = False  # torch.autocast(bfloat16)
-    keep_freed: bool = False  # glibc keeps freed memory (training.train.keep_freed_memory)
+    keep_freed: bool = False  # glibc keeps freed memory (training.memory.keep_freed_memory)
     threads: int | None = None  # intra-op threads; None: torch's default
     naive: bool = False  # the NaiveReference itself
     fused_mse: bool = True  # feature MSE by losses.SquaredErrorMean (else on fp32 copies)

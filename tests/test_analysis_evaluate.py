@@ -95,7 +95,7 @@ def test_runs_trained_on_other_data_are_refused(two_runs, tmp_path):
 
 
 def test_the_classifier_space_of_a_run_s_own_loss_network_comes_with_a_note(two_runs, tmp_path):
-    from dfcvae.io import write_json, write_tensors
+    from dfcvae.files import write_json, write_tensors
     from dfcvae.loss_networks.classifier import (
         WEIGHTS_FILE,
         ClassifierConfig,

@@ -84,7 +84,7 @@ def test_low_rank_and_full_rank_routes_give_the_eigendecomposition_value(n_a, n_
 
 def test_classifier_feature_space_pools_the_last_block(tmp_path):
     from dfcvae.analysis.feature_spaces import classifier_space
-    from dfcvae.io import write_json, write_tensors
+    from dfcvae.files import write_json, write_tensors
     from dfcvae.loss_networks.classifier import (
         WEIGHTS_FILE,
         ClassifierConfig,
@@ -115,7 +115,7 @@ def test_lpips_per_image_is_zero_for_identical_images():
 
 
 def write_grey_classifier(folder):
-    from dfcvae.io import write_json, write_tensors
+    from dfcvae.files import write_json, write_tensors
     from dfcvae.loss_networks.classifier import (
         WEIGHTS_FILE,
         ClassifierConfig,

@@ -22,7 +22,7 @@ from dfcvae.analysis import attribute_vectors, open_run, read_attribute_vectors
 from dfcvae.analysis.latents import decode, encode
 from dfcvae.explore import Explorer, View, make_server
 from dfcvae.explore.explorer import VECTORS_CACHE
-from dfcvae.io import CONFIG_FILE, MODEL_FILE
+from dfcvae.files import CONFIG_FILE, MODEL_FILE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

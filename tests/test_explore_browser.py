@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from dfcvae.explore import Explorer, make_server
-from dfcvae.io import CONFIG_FILE, MODEL_FILE
+from dfcvae.files import CONFIG_FILE, MODEL_FILE
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

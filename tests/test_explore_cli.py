@@ -12,7 +12,7 @@ import pytest
 from dfcvae.cli import main
 from dfcvae.demo import MODELS, explore_command
 from dfcvae.explore.server import ExploreServer
-from dfcvae.io import CONFIG_FILE, MODEL_FILE
+from dfcvae.files import CONFIG_FILE, MODEL_FILE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -154,7 +154,7 @@ def test_weights_status_lists_every_network(empty_hub) -> None:
 
 def write_classifier(folder, **config):
     """A train-classifier folder holding an untrained SmallClassifier; returns its state dict."""
-    from dfcvae.io import write_json, write_tensors
+    from dfcvae.files import write_json, write_tensors
     from dfcvae.loss_networks.classifier import (
         WEIGHTS_FILE,
         ClassifierConfig,
@@ -191,7 +191,7 @@ def test_the_classifier_without_its_folder_says_how_to_train_one() -> None:
     [({"widths": [4, 8]}, "widths .* 3 numbers"), ({"colour": True}, "colour")],
 )
 def test_a_folder_whose_config_is_no_classifier_is_one_line(tmp_path, config, reason) -> None:
-    from dfcvae.io import write_json
+    from dfcvae.files import write_json
 
     write_classifier(tmp_path)
     write_json(tmp_path / "config.json", config)

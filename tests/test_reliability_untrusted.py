@@ -26,7 +26,7 @@ import dfcvae
 from dfcvae.cli import main
 from dfcvae.data import DataError, DFCVAEDataModule, SkippedFilesWarning, build_dataset
 from dfcvae.errors import RunDirError, WeightsError
-from dfcvae.io import read_tensors, write_json
+from dfcvae.files import read_tensors, write_json
 from dfcvae.loss_networks.weights import load_weights_file
 from dfcvae.training.resume import AtomicCheckpointIO, read_checkpoint, resume_checkpoint
 from tests.data_fixtures import name_in_split, save_truncated_jpeg

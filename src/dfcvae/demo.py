@@ -33,7 +33,7 @@ from typing import Any
 
 from dfcvae.data import SPLITS, DataConfig
 from dfcvae.errors import ConfigError, RunDirError
-from dfcvae.io import MODEL_FILE, write_json
+from dfcvae.files import MODEL_FILE, write_json
 from dfcvae.presets import config_from_preset
 from dfcvae.run_config import RunConfig
 

@@ -26,7 +26,7 @@ from dfcvae.analysis.runs import (
     stack_images,
 )
 from dfcvae.errors import ConfigError
-from dfcvae.io import read_tensors, write_tensors
+from dfcvae.files import read_tensors, write_tensors
 
 VECTORS_FILE = "attribute_vectors.safetensors"
 ORDER_KEY = "attribute_order"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from dfcvae.config import add_flags, flag_values, merge, read_config_file
 from dfcvae.data import DataConfig
-from dfcvae.io import CONFIG_FILE, read_config
+from dfcvae.files import CONFIG_FILE
+from dfcvae.io import read_config
 from dfcvae.loss_networks import weights_status
 from dfcvae.presets import PRESETS, config_from_preset
 from dfcvae.run_config import SECTIONS, RunConfig

@@ -28,7 +28,7 @@ from dfcvae.analysis import (
     tsne,
 )
 from dfcvae.analysis.runs import RunLike, open_run
-from dfcvae.io import write_json
+from dfcvae.files import write_json
 from dfcvae.report.figures import correlation_figure, save_figure, tsne_figure
 from dfcvae.report.images import image_grid, paired_rows_grid, rows_grid, save_grid
 from dfcvae.report.tables import write_matrix_csv, write_predictions_csv

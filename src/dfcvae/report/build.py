@@ -34,7 +34,8 @@ from dfcvae.analysis.evaluate import FEATURE_SPACES
 from dfcvae.analysis.runs import Run, open_run, run_names
 from dfcvae.data import DataError
 from dfcvae.errors import ConfigError, DFCVAEError
-from dfcvae.io import read_config, write_text
+from dfcvae.files import write_text
+from dfcvae.io import read_config
 from dfcvae.report import artifacts
 from dfcvae.report.figures import blur_figure, loss_curves_figure, save_figure
 from dfcvae.report.html import ReportData, render_report

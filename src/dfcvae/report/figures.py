@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from dfcvae.io import atomic_write  # noqa: E402
+from dfcvae.files import atomic_write  # noqa: E402
 
 LOSS_TERMS = (("total", "total loss"), ("reconstruction", "reconstruction term"), ("kl", "KL"))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
-from dfcvae.io import atomic_write
+from dfcvae.files import atomic_write
 
 PADDING = 2
 

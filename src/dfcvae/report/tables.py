@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dfcvae.analysis.predict import AttributePrediction
-from dfcvae.io import write_text
+from dfcvae.files import write_text
 
 PREDICTION_COLUMNS = ("kind", "attribute", "accuracy", "majority_baseline", "C", "valid_accuracy")
 

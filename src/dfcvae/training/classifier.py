@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from dfcvae.data import CachedImageDataset, DataError
 from dfcvae.errors import ConfigError
-from dfcvae.io import write_json, write_tensors
+from dfcvae.files import write_json, write_tensors
 from dfcvae.loss_networks.classifier import (
     WEIGHTS_FILE,
     ClassifierConfig,

@@ -26,7 +26,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dfcvae.errors import RunDirError
-from dfcvae.io import atomic_write
+from dfcvae.files import atomic_write
 from dfcvae.training.run_dir import CHECKPOINT_DIR, LAST_CHECKPOINT
 
 # --- Checkpoint files ------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def resume_checkpoint(out: Path) -> Path:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written like every other file of a run (``dfcvae.io.atomic_write``: a
+    """Checkpoints written like every other file of a run (``dfcvae.files.atomic_write``: a
     temporary file in the same folder, flushed to disk, renamed over the old one) and read with
     ``read_checkpoint``. Lightning's own writer stages the file in the system temp folder, so
     its final move can be a copy that a kill cuts short."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from torch import nn
 
 from dfcvae.errors import RunDirError
-from dfcvae.io import CONFIG_FILE, MODEL_FILE, atomic_write
+from dfcvae.files import CONFIG_FILE, MODEL_FILE, atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"

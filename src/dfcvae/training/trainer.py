@@ -19,7 +19,8 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from dfcvae.config import TrainConfig
 from dfcvae.errors import ConfigError, RunDirError
-from dfcvae.io import CONFIG_FILE, save_model, write_json
+from dfcvae.files import CONFIG_FILE, write_json
+from dfcvae.io import save_model
 from dfcvae.run_config import RunConfig
 from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
