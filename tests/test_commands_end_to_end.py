@@ -323,8 +323,8 @@ def test_evaluate_per_image_values_and_their_pairing(two_runs, evaluated):
         np.testing.assert_allclose(got["mse"], expected[name]["mse"], rtol=1e-4, atol=1e-7)
         np.testing.assert_allclose(got["psnr"], expected[name]["psnr"], rtol=1e-4)
         np.testing.assert_allclose(got["ssim"], expected[name]["ssim"], rtol=1e-3, atol=1e-6)
-        np.testing.assert_allclose(got["sharpness_reconstructions"],
-                                   expected[name]["sharpness_reconstructions"], rtol=1e-3)  # fmt: skip
+        key = "sharpness_reconstructions"
+        np.testing.assert_allclose(got[key], expected[name][key], rtol=1e-3)
         result = metrics["runs"][name]
         assert result["mse"]["mean"] == pytest.approx(expected[name]["mse"].mean(), rel=1e-4)
         assert result["mse"]["std"] == pytest.approx(expected[name]["mse"].std(ddof=1), rel=1e-3)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from dfcvae.analysis.pipeline import AnalysisSettings, analyse
@@ -117,3 +118,36 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(report, tmp
     images = len(re.findall(r"<img\b", report.read_text()))
     assert f'data-images="{images}"' in dom
     assert 'data-broken-images="0"' in dom
+
+
+def test_analyse_takes_known_results_and_computes_only_the_rest(report, tiny_run, monkeypatch):
+    import dfcvae.analysis.pipeline as pipeline
+
+    known = read_results(report.with_name("report_files"), [tiny_run])
+    name = Path(tiny_run).name
+    assert known.done[name] >= {"reconstruction", "samples", "vectors", "predictions"}
+    known.done[name].discard("samples")
+    opened = []
+    monkeypatch.setattr(pipeline, "open_run", lambda *a: opened.append(a) or "a run")
+    monkeypatch.setattr(pipeline, "sample", lambda run, n, *a, **k: torch.zeros(n, 1, 8, 8))
+    results = analyse([tiny_run], SMALL, known=known)
+    assert results.runs[name].fresh == {"samples"} and len(opened) == 1
+    assert results.metrics is known.metrics and not results.metrics_fresh
+    assert results.runs[name].predictions == known.predictions[name]
+
+
+def test_the_demo_summary_takes_evaluates_result_and_the_svm_rows(report, tiny_run):
+    from dfcvae.demo_summary import format_summary, summarise
+
+    known = read_results(report.with_name("report_files"), [tiny_run])
+    name = Path(tiny_run).name
+    summary = summarise(known.metrics, known.predictions, report, 12.3)
+    model = summary["models"][name]
+    run = known.metrics["runs"][name]
+    assert model["sharpness_reconstructions"] == run["sharpness_reconstructions"]["mean"]
+    assert model["sharpness_samples"] == run["sharpness_samples"]["mean"]
+    assert summary["originals_sharpness"] == known.metrics["originals"]["sharpness"]["mean"]
+    rows = {row["kind"]: row for row in known.predictions[name]}
+    assert model["class_accuracy"] == rows["multiclass"]["accuracy"]
+    assert model["one_vs_rest_mean"] == rows["mean"]["accuracy"]
+    assert f"recon {model['sharpness_reconstructions']:.4f}" in format_summary(summary)
