@@ -141,8 +141,9 @@ def analyse(
     if metrics is not None and set(names) <= set(metrics.get("runs", {})):
         results.metrics = metrics
     elif compute:
+        opened = [runs.get(name) for name in names]  # a run that does not load stops here
         results.metrics = attempt(results.problems, "metrics", lambda: evaluate(
-            [runs.get(name) for name in names], split=settings.split, n=settings.n_eval,
+            opened, split=settings.split, n=settings.n_eval,
             temperature=settings.temperature, feature_spaces=settings.feature_spaces,
             classifier=settings.classifier, device=settings.device,
             batch_size=settings.batch_size, seed=settings.seed, progress=settings.progress,
