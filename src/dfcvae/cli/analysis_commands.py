@@ -153,9 +153,8 @@ def cmd_attribute_correlation(args: argparse.Namespace) -> None:
     if vectors is None:
         vectors = attribute_vectors(args.run, device=args.device, batch_size=args.batch_size,
                                     progress=not args.quiet)  # fmt: skip
-    names, matrix = attribute_correlation(vectors)
-    write_correlation(names, matrix, out, title=f"{Path(args.run).name}: attribute vectors")
-    wrote(out)
+    title = f"{Path(args.run).name}: attribute vectors"
+    wrote(write_correlation(*attribute_correlation(vectors), out, title))
     wrote(out.with_suffix(".csv"))
 
 
