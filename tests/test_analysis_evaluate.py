@@ -13,7 +13,7 @@ from dfcvae.analysis import evaluate, paired_t_test
 from dfcvae.errors import ConfigError
 from tests.conftest import perturbed_copy
 
-PAIRED = ("mse", "psnr", "ssim", "blur_reconstructions")
+PAIRED = ("mse", "psnr", "ssim", "sharpness_reconstructions")
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,9 @@ def test_evaluate_reports_every_metric_in_range(metrics, two_runs):
         assert result["mse"]["mean"] >= 0
         assert np.isfinite(result["psnr"]["mean"])
         assert -1 <= result["ssim"]["mean"] <= 1
-        assert result["blur_reconstructions"]["mean"] >= 0
-        assert result["blur_samples"]["mean"] >= 0
-    assert metrics["originals"]["blur"]["mean"] > 0
+        assert result["sharpness_reconstructions"]["mean"] >= 0
+        assert result["sharpness_samples"]["mean"] >= 0
+    assert metrics["originals"]["sharpness"]["mean"] > 0
     json.dumps(metrics, allow_nan=False)  # strict JSON: NaN was written as None
 
 
@@ -71,8 +71,8 @@ def test_t_tests_pair_the_same_images_and_match_a_recomputation(metrics, two_run
         assert test["mean_difference"] == pytest.approx(
             metrics["runs"][a][metric]["mean"] - metrics["runs"][b][metric]["mean"]
         )
-    assert tests[("blur_samples", a, b)]["test"] == "welch"
-    assert tests[("blur_reconstructions", a, "originals")]["mean_difference"] < 0  # blurrier
+    assert tests[("sharpness_samples", a, b)]["test"] == "welch"
+    assert tests[("sharpness_reconstructions", a, "originals")]["mean_difference"] < 0  # blurrier
 
 
 def test_evaluate_is_deterministic_with_a_seed(metrics, two_runs):
@@ -80,7 +80,7 @@ def test_evaluate_is_deterministic_with_a_seed(metrics, two_runs):
                      feature_spaces=())  # fmt: skip
     assert again["indices"] == metrics["indices"]
     for name in again["runs"]:
-        for metric in ("mse", "blur_samples"):
+        for metric in ("mse", "sharpness_samples"):
             assert again["per_image"][name][metric] == metrics["per_image"][name][metric]
 
 

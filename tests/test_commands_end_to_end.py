@@ -295,10 +295,11 @@ def independent_per_image(run: Path, indices: list[int]) -> dict[str, np.ndarray
     target = x[:, 0].double().numpy()
     mse = ((recon - target) ** 2).reshape(len(indices), -1).mean(1)
     ssim = [ssim_by_hand(t, r) for t, r in zip(target, recon)]
-    blur = [ndimage.laplace(r, mode="mirror").var() for r in recon]
+    sharpness = [ndimage.laplace(r, mode="mirror").var() for r in recon]
     originals = [ndimage.laplace(t, mode="mirror").var() for t in target]
     return {"mse": mse, "psnr": 10 * np.log10(1 / mse), "ssim": np.array(ssim),
-            "blur_reconstructions": np.array(blur), "originals": np.array(originals)}  # fmt: skip
+            "sharpness_reconstructions": np.array(sharpness),
+            "originals": np.array(originals)}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -322,23 +323,23 @@ def test_evaluate_per_image_values_and_their_pairing(two_runs, evaluated):
         np.testing.assert_allclose(got["mse"], expected[name]["mse"], rtol=1e-4, atol=1e-7)
         np.testing.assert_allclose(got["psnr"], expected[name]["psnr"], rtol=1e-4)
         np.testing.assert_allclose(got["ssim"], expected[name]["ssim"], rtol=1e-3, atol=1e-6)
-        np.testing.assert_allclose(got["blur_reconstructions"],
-                                   expected[name]["blur_reconstructions"], rtol=1e-3)  # fmt: skip
+        key = "sharpness_reconstructions"
+        np.testing.assert_allclose(got[key], expected[name][key], rtol=1e-3)
         result = metrics["runs"][name]
         assert result["mse"]["mean"] == pytest.approx(expected[name]["mse"].mean(), rel=1e-4)
         assert result["mse"]["std"] == pytest.approx(expected[name]["mse"].std(ddof=1), rel=1e-3)
-    np.testing.assert_allclose(metrics["per_image"]["originals"]["blur"],
+    np.testing.assert_allclose(metrics["per_image"]["originals"]["sharpness"],
                                expected[names[0]]["originals"], rtol=1e-6)  # fmt: skip
     tests = {(t["metric"], t["a"], t["b"]): t for t in metrics["t_tests"]}
-    for metric in ("mse", "psnr", "blur_reconstructions"):
+    for metric in ("mse", "psnr", "sharpness_reconstructions"):
         reference = ttest_rel(expected[names[0]][metric], expected[names[1]][metric])
         test = tests[(metric, *names)]
         assert test["test"] == "paired" and test["n"] == 24
         assert test["t"] == pytest.approx(reference.statistic, rel=1e-3)
         assert test["p"] == pytest.approx(reference.pvalue, rel=1e-2, abs=1e-12)
     assert tests[("mse", *names)]["mean_difference"] < 0  # the perturbed decoder is worse
-    original = tests[("blur_reconstructions", names[0], "originals")]
-    reference = ttest_rel(expected[names[0]]["blur_reconstructions"],
+    original = tests[("sharpness_reconstructions", names[0], "originals")]
+    reference = ttest_rel(expected[names[0]]["sharpness_reconstructions"],
                           expected[names[0]]["originals"])  # fmt: skip
     assert original["t"] == pytest.approx(reference.statistic, rel=1e-3)
 
@@ -353,7 +354,7 @@ def test_evaluate_prints_a_table_of_the_values_it_wrote(two_runs, tmp_path, caps
     for name, result in metrics["runs"].items():
         line = next(line for line in printed.splitlines() if line.startswith(name + " "))
         assert f"{result['mse']['mean']:.4g}" in line and f"{result['ssim']['mean']:.4g}" in line
-    assert f"{metrics['originals']['blur']['mean']:.4g}" in printed
+    assert f"{metrics['originals']['sharpness']['mean']:.4g}" in printed
     assert "unavailable: frechet_classifier:" in printed
     assert printed.count(" vs ") == len(metrics["t_tests"])
 

@@ -78,11 +78,11 @@ def test_quick_demo_interrupted_resumes_and_writes_the_report(tmp_path: Path) ->
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["models"]) == {"pvae", "dfc-mobilenet", "dfc-classifier"}
     for name, model in summary["models"].items():
-        assert model["blur_reconstructions"] > 0 and model["mse"] > 0
+        assert model["sharpness_reconstructions"] > 0 and model["mse"] > 0
         assert 0 <= model["majority_baseline"] < model["class_accuracy"] <= 1, name
         assert model["frechet_samples"]["mobilenet_v2"] > 0
         if name != "pvae":
-            assert model["blur_vs_pvae"]["p"] is not None
+            assert model["sharpness_vs_pvae"]["p"] is not None
     html = (out / "report.html").read_text()
     assert "dfc-mobilenet" in html and html.count("data:image/png;base64,") >= 10
     assert "Laplacian" in first.stdout and str(out / "report.html") in first.stdout

@@ -37,3 +37,26 @@ def test_predictions_match_linearsvc_for_two_and_for_many_classes() -> None:
         agree = np.mean(predicted[0] == svc.predict(test_x))
         assert agree >= 0.999, (classes, agree)
         assert len(np.unique(predicted[0])) == classes
+
+
+def test_the_c_search_agrees_with_gridsearchcv_on_a_predefined_split() -> None:
+    from sklearn.model_selection import GridSearchCV, PredefinedSplit
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from dfcvae.analysis.predict import LinearSVMs
+
+    cs = [0.001, 0.01, 0.1, 1.0]
+    x, y = codes(n=3000, seed=7)
+    train, valid, test = slice(0, 1500), slice(1500, 2250), slice(2250, None)
+    ours = LinearSVMs(x[train], x[valid], x[test]).accuracy(y[train], y[valid], y[test], cs)
+
+    svc = make_pipeline(StandardScaler(), LinearSVC(dual=False, tol=1e-10, max_iter=100_000))
+    folds = PredefinedSplit(np.r_[np.full(1500, -1), np.zeros(750)])  # fit on train, score valid
+    search = GridSearchCV(svc, {"linearsvc__C": cs}, cv=folds, refit=False)
+    search.fit(x[:2250], y[:2250])
+    best = search.best_params_["linearsvc__C"]
+    assert ours["C"] == best
+    assert ours["valid_accuracy"] == pytest.approx(search.best_score_, abs=1e-3)
+    theirs = svc.set_params(linearsvc__C=best).fit(x[train], y[train]).score(x[test], y[test])
+    assert ours["accuracy"] == pytest.approx(theirs, abs=1e-3)

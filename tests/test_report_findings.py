@@ -25,10 +25,10 @@ def two_runs(t_tests: list[dict]) -> ReportData:
     """ "good" has the lower MSE and the higher PSNR and sharpness; "poor" the higher MSE."""
     runs = {
         "good": {"mse": {"mean": 0.010, "std": 0.001}, "psnr": {"mean": 20.0, "std": 1.0},
-                 "blur_samples": {"mean": 0.30, "std": 0.1},
+                 "sharpness_samples": {"mean": 0.30, "std": 0.1},
                  "frechet": {"mobilenet_v2": {"samples": 4.0, "reconstructions": 2.0}}},
         "poor": {"mse": {"mean": 0.020, "std": 0.002}, "psnr": {"mean": 17.0, "std": 1.0},
-                 "blur_samples": {"mean": 0.10, "std": 0.1},
+                 "sharpness_samples": {"mean": 0.10, "std": 0.1},
                  "frechet": {"mobilenet_v2": {"samples": 9.0, "reconstructions": 1.0}}},
     }  # fmt: skip
     metrics = {
@@ -36,7 +36,7 @@ def two_runs(t_tests: list[dict]) -> ReportData:
         "metrics": {name: {"description": d, "better": b} for name, (d, b) in METRICS.items()},
         "feature_spaces": {"mobilenet_v2": {"description": "MobileNetV2 features",
                                             "weights": "package"}},
-        "originals": {"blur": {"mean": 0.5, "std": 0.1}},
+        "originals": {"sharpness": {"mean": 0.5, "std": 0.1}},
     }  # fmt: skip
     names = ["good", "poor"]
     return ReportData(title="t", names=names, run_dirs=[Path(n) for n in names],
@@ -52,9 +52,9 @@ def test_findings_name_the_winner_for_lower_and_higher_is_better_metrics():
         t_test("ssim", 0.5, 0.20),  # not significant: no finding, and the next ones still count
         t_test("mse", -0.010, 0.001234),  # a - b < 0 and lower is better: a wins
         t_test("psnr", 3.0, 0.002),  # a - b > 0 and higher is better: a wins
-        t_test("blur_samples", -0.2, 0.01, a="poor", b="good", test="welch"),  # b wins
+        t_test("sharpness_samples", -0.2, 0.01, a="poor", b="good", test="welch"),  # b wins
         t_test("ssim", 0.5, 0.20),  # not significant: no finding
-        t_test("blur_reconstructions", -0.3, 0.0001, b="originals"),  # against the originals
+        t_test("sharpness_reconstructions", -0.3, 0.0001, b="originals"),  # against the originals
     ])  # fmt: skip
     html = findings(data)
     assert "</li><li>" in html and "XX" not in html  # one item after the other

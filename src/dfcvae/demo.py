@@ -3,7 +3,7 @@
 Three models with the same architecture, seed, steps and batch size: a PVAE, a DFC-VAE whose
 loss network is the ImageNet MobileNetV2 (weights shipped offline), and a DFC-VAE whose loss
 network is a small classifier the demo first trains on the train split (seed 001). Then the
-analysis (blur with paired t-tests, Fréchet distances, linear SVMs on latent codes, grids,
+analysis (sharpness with paired t-tests, Fréchet distances, linear SVMs on latent codes, grids,
 t-SNE) and one HTML report.
 
 Stages, each skipped when its output exists, so an interrupted demo resumes where it stopped:
@@ -29,13 +29,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dfcvae.data import SPLITS, DataConfig
-from dfcvae.errors import ConfigError, RunDirError
+from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
 from dfcvae.files import MODEL_FILE, write_json
 from dfcvae.presets import config_from_preset
 from dfcvae.run_config import RunConfig
+
+if TYPE_CHECKING:
+    from dfcvae.analysis.pipeline import AnalysisSettings
 
 MARKER = "demo.json"
 DATASET = "fashion-mnist"
@@ -139,8 +142,7 @@ def train_demo_classifier(out: Path, plan: DemoPlan, accelerator: str, progress:
 
 
 def train_demo_model(name: str, out: Path, plan: DemoPlan, accelerator: str, progress: bool):
-    from dfcvae.training.resume import last_checkpoint
-    from dfcvae.training.trainer import train
+    from dfcvae.training.train import last_checkpoint, train
 
     run = out / "runs" / name
     if (run / MODEL_FILE).is_file():
@@ -196,9 +198,6 @@ def run_demo(
 def _run_demo(
     out: Path, quick: bool, steps: int | None, device: str, force: bool, progress: bool
 ) -> dict[str, Any]:
-    from dfcvae.demo_summary import summarise
-    from dfcvae.report import build_report
-
     plan = QUICK if quick else FULL
     if steps is not None:
         if steps < 1:
@@ -210,13 +209,31 @@ def _run_demo(
     prepare_data(progress)
     train_demo_classifier(out, plan, accelerator, progress)
     runs = [train_demo_model(name, out, plan, accelerator, progress) for name in MODELS]
-    report = build_report(
-        runs, out / "report.html", out / "report_files",
-        title="dfcvae demo: PVAE against DFC-VAEs on Fashion-MNIST",
-        n_eval=plan.n_eval, n_tsne=plan.n_tsne, limit=plan.svm_limit,
-        edit_attribute="Sneaker", classifier=out / "classifier",
-        device=analysis_device, seed=plan.seed, progress=progress,
+    from dfcvae.analysis.pipeline import AnalysisSettings
+
+    settings = AnalysisSettings(
+        n_eval=plan.n_eval, n_tsne=plan.n_tsne, limit=plan.svm_limit, edit_attribute="Sneaker",
+        classifier=out / "classifier", device=analysis_device, seed=plan.seed,
+        progress=progress,
     )  # fmt: skip
-    summary = summarise(out, report, time.perf_counter() - started)
+    return write_report(out, runs, settings, started)
+
+
+def write_report(
+    out: Path, runs: list[Path], settings: AnalysisSettings, started: float
+) -> dict[str, Any]:
+    """The analysis (reusing what an earlier report left), the report and summary.json."""
+    from dfcvae.analysis.pipeline import analyse
+    from dfcvae.demo_summary import summarise
+    from dfcvae.report import build_report, read_results
+
+    files = out / "report_files"
+    results = analyse(runs, settings, known=read_results(files, runs))
+    report = build_report(results, out / "report.html", files,
+                          title="dfcvae demo: PVAE against DFC-VAEs on Fashion-MNIST")  # fmt: skip
+    if results.metrics is None:
+        raise DFCVAEError(f"the demo's metrics failed: {results.problems.get('metrics', '')}")
+    predictions = {name: run.predictions for name, run in results.runs.items()}
+    summary = summarise(results.metrics, predictions, report, time.perf_counter() - started)
     write_json(out / "summary.json", summary)
     return summary

@@ -1,12 +1,11 @@
-"""The demo's key numbers, read back from the report's result files, and their text form."""
+"""The demo's key numbers, from ``evaluate``'s result and the SVM accuracies, and their text
+form."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from dfcvae.report.tables import read_predictions_csv
 
 BASELINE = "pvae"
 
@@ -24,40 +23,46 @@ def _t_test(metrics: dict[str, Any], metric: str, a: str, b: str) -> dict[str, A
     return None
 
 
-def _svm(files: Path, name: str) -> dict[str, float | None]:
-    path = files / name / "attribute_predictions.csv"
-    if not path.is_file():
+def _svm(rows: list[dict[str, Any]] | None) -> dict[str, float | None]:
+    if rows is None:
         return {}
-    rows = {row["kind"]: row for row in read_predictions_csv(path)}
-    multiclass = rows.get("multiclass", {})
+    by_kind = {row["kind"]: row for row in rows}
+    multiclass = by_kind.get("multiclass", {})
     return {"class_accuracy": multiclass.get("accuracy"),
             "majority_baseline": multiclass.get("majority_baseline"),
-            "one_vs_rest_mean": rows.get("mean", {}).get("accuracy")}  # fmt: skip
+            "one_vs_rest_mean": by_kind.get("mean", {}).get("accuracy")}  # fmt: skip
 
 
-def summarise(out: Path, report: Path, seconds: float) -> dict[str, Any]:
-    """Blur with paired t-tests against the PVAE, Fréchet distances, SVM accuracies."""
-    files = report.with_name(report.stem + "_files")
-    metrics = json.loads((files / "metrics.json").read_text())
+def summarise(
+    metrics: dict[str, Any],
+    predictions: Mapping[str, list[dict[str, Any]] | None],
+    report: Path,
+    seconds: float,
+) -> dict[str, Any]:
+    """Sharpness with paired t-tests against the PVAE, Fréchet distances, SVM accuracies.
+
+    metrics: ``evaluate``'s result; predictions: run name -> ``prediction_rows`` (or None)."""
     models: dict[str, Any] = {}
     for name, result in metrics["runs"].items():
         models[name] = {
-            "blur_reconstructions": result["blur_reconstructions"]["mean"],
-            "blur_samples": result["blur_samples"]["mean"],
+            "sharpness_reconstructions": result["sharpness_reconstructions"]["mean"],
+            "sharpness_samples": result["sharpness_samples"]["mean"],
             "mse": result["mse"]["mean"],
             "ssim": result["ssim"]["mean"],
             "active_units": result.get("active_units"),
             "kl_per_image": result.get("kl", {}).get("mean"),
             "frechet_samples": {s: v["samples"] for s, v in result["frechet"].items()},
-            **_svm(files, name),
+            **_svm(predictions.get(name)),
         }
         if name != BASELINE:
-            models[name]["blur_vs_pvae"] = _t_test(metrics, "blur_reconstructions", name, BASELINE)
+            models[name]["sharpness_vs_pvae"] = _t_test(
+                metrics, "sharpness_reconstructions", name, BASELINE
+            )
     return {
         "report": str(report),
         "seconds": round(seconds, 1),
         "test_images": metrics["n"],
-        "originals_blur": metrics["originals"]["blur"]["mean"],
+        "originals_sharpness": metrics["originals"]["sharpness"]["mean"],
         "models": models,
         "unavailable": metrics.get("unavailable", {}),
     }
@@ -66,12 +71,13 @@ def summarise(out: Path, report: Path, seconds: float) -> dict[str, Any]:
 def format_summary(summary: dict[str, Any]) -> str:
     """A few lines for the terminal: is each DFC-VAE sharper than the PVAE, and by how much."""
     lines = [f"Laplacian variance (sharpness) of {summary['test_images']} test reconstructions; "
-             f"originals {summary['originals_blur']:.4f}"]  # fmt: skip
+             f"originals {summary['originals_sharpness']:.4f}"]  # fmt: skip
     for name, m in summary["models"].items():
         line = (
-            f"  {name:<15} recon {m['blur_reconstructions']:.4f}  samples {m['blur_samples']:.4f}"
+            f"  {name:<15} recon {m['sharpness_reconstructions']:.4f}  "
+            f"samples {m['sharpness_samples']:.4f}"
         )
-        test = m.get("blur_vs_pvae")
+        test = m.get("sharpness_vs_pvae")
         if test and test["p"] is not None:
             verdict = "sharper" if test["mean_difference"] > 0 else "blurrier"
             line += f"  {verdict} than the PVAE: t = {test['t']:.2f}, p = {test['p']:.2g}"

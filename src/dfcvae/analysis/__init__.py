@@ -2,7 +2,8 @@
 
 Each function takes a run directory (or a ``Run`` from ``open_run``, to load a model once) and
 returns tensors, arrays or plain numbers; ``dfcvae.report`` turns them into PNG grids, figures
-and the HTML report, and ``dfcvae`` CLI commands are thin shells over them.
+and the HTML report, and ``dfcvae`` CLI commands are thin shells over them. ``analyse``
+(``analysis.pipeline``) computes everything the report shows, for several runs at once.
 """
 
 from dfcvae.analysis.attributes import (
@@ -18,17 +19,21 @@ from dfcvae.analysis.evaluate import evaluate
 from dfcvae.analysis.frechet import frechet_distance
 from dfcvae.analysis.grids import Reconstruction, interpolate, reconstruct, sample
 from dfcvae.analysis.latents import encode_dataset
+from dfcvae.analysis.pipeline import AnalysisResults, AnalysisSettings, analyse
 from dfcvae.analysis.predict import AttributePrediction, linear_svm_accuracy, predict_attributes
 from dfcvae.analysis.quality import laplacian_variance, paired_t_test
 from dfcvae.analysis.runs import MissingLabelsError, ResizedImageWarning, Run, open_run
 
 __all__ = [
+    "AnalysisResults",
+    "AnalysisSettings",
     "AttributePrediction",
     "Embedding",
     "MissingLabelsError",
     "Reconstruction",
     "ResizedImageWarning",
     "Run",
+    "analyse",
     "attribute_correlation",
     "attribute_vectors",
     "attribute_vectors_from_latents",

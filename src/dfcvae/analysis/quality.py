@@ -1,6 +1,6 @@
 """Per-image quality measures and the paired t-test that compares two models on the same images.
 
-Blur is the variance of the Laplacian (seed 001, after OpenCV's ``cv2.Laplacian(img).var()``):
+Sharpness is the variance of the Laplacian (seed 001, after OpenCV's ``cv2.Laplacian(img).var()``):
 a sharp image has strong second derivatives at its edges, a blurred one has weak ones, so the
 variance drops with blur. It also drops for images with few edges, so compare models on the
 same images (paired), never across data sets.
@@ -33,7 +33,7 @@ def to_gray(images: torch.Tensor) -> torch.Tensor:
 
 
 def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
-    """Blur measure per image: the variance of the Laplacian of its gray levels.
+    """Sharpness per image: the variance of the Laplacian of its gray levels.
 
     images: (N, C, H, W) in [0, 1], C in {1, 3}. Returns (N,) float64, >= 0; higher is sharper.
     Borders are reflected (OpenCV's BORDER_REFLECT_101); the variance is the population variance.

@@ -1,6 +1,6 @@
 """``dfcvae reconstruct | sample | interpolate | attribute-vectors | edit | predict-attributes |
-tsne | attribute-correlation | evaluate | report``: thin shells over ``dfcvae.analysis`` and
-``dfcvae.report``."""
+tsne | attribute-correlation | evaluate | report``: thin shells that compute with
+``dfcvae.analysis`` (``report``: ``analysis.pipeline``) and write with ``dfcvae.report``."""
 
 from __future__ import annotations
 
@@ -73,80 +73,79 @@ def find_vectors(args: argparse.Namespace):
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from dfcvae.analysis import reconstruct
     from dfcvae.report.artifacts import write_reconstruction
 
-    out = default_output(args, "reconstruction.png")
-    write_reconstruction(args.run, out, nrow=args.nrow, split=args.split, n=args.n,
-                         progress=not args.quiet, **options(args))  # fmt: skip
-    wrote(out)
+    result = reconstruct(args.run, args.split, args.n, progress=not args.quiet, **options(args))
+    wrote(write_reconstruction(result, default_output(args, "reconstruction.png"), args.nrow))
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    from dfcvae.analysis import sample
     from dfcvae.report.artifacts import write_samples
 
-    out = default_output(args, "samples.png")
-    write_samples(args.run, out, nrow=args.nrow, n=args.n, temperature=args.temperature,
-                  **options(args))  # fmt: skip
-    wrote(out)
+    images = sample(args.run, args.n, args.temperature, **options(args))
+    wrote(write_samples(images, default_output(args, "samples.png"), args.nrow))
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
-    from dfcvae.report.artifacts import write_interpolation
+    from dfcvae.analysis import interpolate
+    from dfcvae.report.artifacts import write_rows
 
-    out = default_output(args, "interpolation.png")
-    write_interpolation(args.run, out, left=args.left, right=args.right, steps=args.steps,
-                        rows=args.rows, spherical=args.spherical, split=args.split,
-                        temperature=args.temperature, **options(args))  # fmt: skip
-    wrote(out)
+    images = interpolate(args.run, args.left, args.right, steps=args.steps, rows=args.rows,
+                         spherical=args.spherical, split=args.split,
+                         temperature=args.temperature, **options(args))  # fmt: skip
+    wrote(write_rows(images, default_output(args, "interpolation.png")))
 
 
 def cmd_attribute_vectors(args: argparse.Namespace) -> None:
-    from dfcvae.analysis.attributes import VECTORS_FILE
+    from dfcvae.analysis.attributes import VECTORS_FILE, attribute_vectors
     from dfcvae.report.artifacts import write_attribute_vectors
 
     out = default_output(args, VECTORS_FILE)
-    vectors = write_attribute_vectors(args.run, out, split=args.split, limit=args.limit,
-                                      device=args.device, batch_size=args.batch_size,
-                                      progress=not args.quiet)  # fmt: skip
+    vectors = attribute_vectors(args.run, args.split, limit=args.limit, device=args.device,
+                                batch_size=args.batch_size, progress=not args.quiet)  # fmt: skip
     print(f"{len(vectors)} attribute vectors: {', '.join(vectors)}")
-    wrote(out)
+    wrote(write_attribute_vectors(vectors, out, Path(args.run), args.split))
 
 
 def cmd_edit(args: argparse.Namespace) -> None:
-    from dfcvae.report.artifacts import write_edit
+    from dfcvae.analysis import edit
+    from dfcvae.report.artifacts import write_rows
 
     strengths = parse_strengths(args.strength, args.strength_steps)
     out = default_output(args, "edit.png")
-    write_edit(args.run, out, args.attribute, strengths=strengths, n=args.n,
-               vectors=find_vectors(args), split=args.split, progress=not args.quiet,
-               **options(args))  # fmt: skip
+    images = edit(args.run, args.attribute, strengths, args.n, vectors=find_vectors(args),
+                  split=args.split, progress=not args.quiet, **options(args))  # fmt: skip
     print(f"strengths: {', '.join(f'{s:g}' for s in strengths)} (first column: the input)")
-    wrote(out)
+    wrote(write_rows(images, out))
 
 
 def cmd_predict_attributes(args: argparse.Namespace) -> None:
-    from dfcvae.report.artifacts import write_predictions
-    from dfcvae.report.tables import format_predictions, prediction_rows
+    from dfcvae.analysis.predict import predict_attributes, prediction_rows
+    from dfcvae.report.tables import format_predictions, write_predictions_csv
 
     out = default_output(args, "attribute_predictions.csv")
-    result = write_predictions(args.run, out, cs=parse_floats(args.cs, "--cs"), limit=args.limit,
-                               progress=not args.quiet, **options(args))  # fmt: skip
-    print(format_predictions(prediction_rows(result)))
+    rows = prediction_rows(predict_attributes(
+        args.run, cs=parse_floats(args.cs, "--cs"), limit=args.limit, progress=not args.quiet,
+        **options(args)))  # fmt: skip
+    write_predictions_csv(out, rows)
+    print(format_predictions(rows))
     wrote(out)
 
 
 def cmd_tsne(args: argparse.Namespace) -> None:
+    from dfcvae.analysis import tsne
     from dfcvae.report.artifacts import write_tsne
 
-    out = default_output(args, "tsne.png")
     color_by = None if args.color_by == "none" else args.color_by
-    write_tsne(args.run, out, split=args.split, n=args.n, color_by=color_by,
-               perplexity=args.perplexity, progress=not args.quiet, **options(args))  # fmt: skip
-    wrote(out)
+    embedding = tsne(args.run, args.split, args.n, color_by=color_by, perplexity=args.perplexity,
+                     progress=not args.quiet, **options(args))  # fmt: skip
+    wrote(write_tsne(embedding, default_output(args, "tsne.png")))
 
 
 def cmd_attribute_correlation(args: argparse.Namespace) -> None:
-    from dfcvae.analysis import attribute_vectors
+    from dfcvae.analysis import attribute_correlation, attribute_vectors
     from dfcvae.report.artifacts import write_correlation
 
     out = default_output(args, "attribute_correlation.png")
@@ -155,38 +154,40 @@ def cmd_attribute_correlation(args: argparse.Namespace) -> None:
         vectors = attribute_vectors(args.run, device=args.device, batch_size=args.batch_size,
                                     progress=not args.quiet)  # fmt: skip
     title = f"{Path(args.run).name}: attribute vectors"
-    write_correlation(vectors, out, title=title)
-    wrote(out)
+    wrote(write_correlation(*attribute_correlation(vectors), out, title))
     wrote(out.with_suffix(".csv"))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from dfcvae.analysis.evaluate import FEATURE_SPACES
-    from dfcvae.report.artifacts import write_metrics
+    from dfcvae.analysis.evaluate import FEATURE_SPACES, evaluate
+    from dfcvae.files import write_json
     from dfcvae.report.tables import format_metrics
 
     out = Path(args.out or "metrics.json")
-    metrics = write_metrics(args.runs, out, split=args.split, n=args.n,
-                            temperature=args.temperature,
-                            feature_spaces=args.feature_space or FEATURE_SPACES,
-                            classifier=args.classifier, use_lpips=not args.no_lpips,
-                            limit=args.limit, progress=not args.quiet, **options(args))  # fmt: skip
+    metrics = evaluate(args.runs, args.split, args.n, temperature=args.temperature,
+                       feature_spaces=args.feature_space or FEATURE_SPACES,
+                       classifier=args.classifier, use_lpips=not args.no_lpips,
+                       limit=args.limit, progress=not args.quiet, **options(args))  # fmt: skip
+    write_json(out, metrics)
     print(format_metrics(metrics))
     wrote(out)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from dfcvae.analysis.evaluate import FEATURE_SPACES
-    from dfcvae.report import build_report
+    from dfcvae.analysis.pipeline import AnalysisSettings, analyse
+    from dfcvae.report import build_report, default_results_dir, read_results
 
-    out = build_report(
-        args.runs, args.out, args.results_dir, compute_missing=not args.no_compute,
-        title=args.title, split=args.split, n_eval=args.n_eval, n_grid=args.n_grid,
-        n_tsne=args.n_tsne, temperature=args.temperature, edit_attribute=args.attribute,
-        limit=args.limit, feature_spaces=args.feature_space or FEATURE_SPACES,
-        classifier=args.classifier, progress=not args.quiet, **options(args),
+    settings = AnalysisSettings(
+        split=args.split, n_eval=args.n_eval, n_grid=args.n_grid, n_tsne=args.n_tsne,
+        temperature=args.temperature, edit_attribute=args.attribute, limit=args.limit,
+        feature_spaces=args.feature_space or FEATURE_SPACES, classifier=args.classifier,
+        progress=not args.quiet, **options(args),
     )  # fmt: skip
-    wrote(out)
+    results_dir = Path(args.results_dir or default_results_dir(args.out))
+    known = read_results(results_dir, args.runs)
+    results = analyse(args.runs, settings, known=known, compute=not args.no_compute)
+    wrote(build_report(results, args.out, results_dir, title=args.title))
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -259,7 +260,7 @@ def register_evaluation(commands: argparse._SubParsersAction) -> None:
         commands,
         "evaluate",
         cmd_evaluate,
-        "MSE, PSNR, SSIM, blur, LPIPS, Fréchet distances and paired t-tests "
+        "MSE, PSNR, SSIM, sharpness, LPIPS, Fréchet distances and paired t-tests "
         "between runs on the same test images",
         out="JSON file (metrics.json)",
     )

@@ -1,102 +1,57 @@
-"""Compute one result and write it as a file: the shared step of the CLI and the report.
+"""Write one computed result as a file: the shared last step of the CLI commands and the report.
 
-Each ``write_*`` function calls one analysis function and one writer (a PNG grid, a figure, a
-CSV, a JSON or a safetensors file), and returns what it computed.
+Each ``write_*`` function takes what an analysis function returned and writes it with one
+writer (a PNG grid, a figure, a CSV or a safetensors file); none of them computes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import torch
 
-from dfcvae.analysis import (
-    AttributePrediction,
-    Embedding,
-    Reconstruction,
-    attribute_correlation,
-    attribute_vectors,
-    edit,
-    evaluate,
-    interpolate,
-    predict_attributes,
-    reconstruct,
-    sample,
-    save_attribute_vectors,
-    tsne,
-)
-from dfcvae.analysis.runs import RunLike, open_run
-from dfcvae.files import write_json
+from dfcvae.analysis import Embedding, Reconstruction, save_attribute_vectors
 from dfcvae.report.figures import correlation_figure, save_figure, tsne_figure
 from dfcvae.report.images import image_grid, paired_rows_grid, rows_grid, save_grid
-from dfcvae.report.tables import write_matrix_csv, write_predictions_csv
+from dfcvae.report.tables import write_matrix_csv
 
 
-def write_reconstruction(run: RunLike, path: str | Path, *, nrow: int = 8, **options: Any
-                         ) -> Reconstruction:  # fmt: skip
-    """Inputs with their reconstructions under them; options go to ``reconstruct``."""
-    result = reconstruct(run, **options)
-    save_grid(paired_rows_grid(result.inputs, result.reconstructions, nrow), path)
-    return result
+def write_reconstruction(result: Reconstruction, path: str | Path, nrow: int = 8) -> Path:
+    """Inputs with their reconstructions under them."""
+    return save_grid(paired_rows_grid(result.inputs, result.reconstructions, nrow), path)
 
 
-def write_samples(run: RunLike, path: str | Path, *, nrow: int = 8, **options: Any) -> torch.Tensor:
-    images = sample(run, **options)
-    save_grid(image_grid(images, nrow), path)
-    return images
+def write_samples(images: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
+    """images: (N, C, H, W) in [0, 1], ``nrow`` per row."""
+    return save_grid(image_grid(images, nrow), path)
 
 
-def write_interpolation(run: RunLike, path: str | Path, **options: Any) -> torch.Tensor:
-    """One row per endpoint pair, ``steps`` images from left to right."""
-    images = interpolate(run, **options)
-    save_grid(rows_grid(images), path)
-    return images
+def write_rows(images: torch.Tensor, path: str | Path) -> Path:
+    """(R, S, C, H, W), one row of S images per R: interpolations (from left to right) and
+    edits (the input, then the edit at each strength)."""
+    return save_grid(rows_grid(images), path)
 
 
 def write_attribute_vectors(
-    run: RunLike, path: str | Path, **options: Any
-) -> dict[str, torch.Tensor]:
-    run = open_run(run, options.pop("device", "cpu"))
-    vectors = attribute_vectors(run, **options)
-    metadata = {"run": str(run.run_dir), "split": options.get("split", "train"), "code": "mu"}
-    save_attribute_vectors(path, vectors, metadata)
-    return vectors
+    vectors: Mapping[str, torch.Tensor], path: str | Path, run_dir: str | Path, split: str
+) -> Path:
+    """The vectors with where they come from (the run, the split, the code: mu)."""
+    metadata = {"run": str(run_dir), "split": split, "code": "mu"}
+    return save_attribute_vectors(path, vectors, metadata)
 
 
-def write_edit(run: RunLike, path: str | Path, attribute: str, **options: Any) -> torch.Tensor:
-    """One row per image: the input, then the edit at each strength."""
-    images = edit(run, attribute, **options)
-    save_grid(rows_grid(images), path)
-    return images
-
-
-def write_tsne(run: RunLike, path: str | Path, **options: Any) -> Embedding:
-    embedding = tsne(run, **options)
+def write_tsne(embedding: Embedding, path: str | Path) -> Path:
     title = "t-SNE of latent codes" + (f" by {embedding.color_by}" if embedding.color_by else "")
     figure = tsne_figure(embedding.points, embedding.values, embedding.value_names, title)
-    save_figure(figure, path)
-    return embedding
+    return save_figure(figure, path)
 
 
 def write_correlation(
-    vectors: Mapping[str, torch.Tensor], path: str | Path, title: str = ""
-) -> tuple[list[str], Any]:
+    names: Sequence[str], matrix: np.ndarray, path: str | Path, title: str = ""
+) -> Path:
     """The heat map at ``path`` (PNG) and the matrix beside it (same name, ``.csv``)."""
-    names, matrix = attribute_correlation(vectors)
     save_figure(correlation_figure(names, matrix, title), path)
     write_matrix_csv(Path(path).with_suffix(".csv"), names, matrix)
-    return names, matrix
-
-
-def write_predictions(run: RunLike, path: str | Path, **options: Any) -> AttributePrediction:
-    result = predict_attributes(run, **options)
-    write_predictions_csv(path, result)
-    return result
-
-
-def write_metrics(run_dirs: Sequence[RunLike], path: str | Path, **options: Any) -> dict:
-    metrics = evaluate(run_dirs, **options)
-    write_json(path, metrics)
-    return metrics
+    return Path(path)

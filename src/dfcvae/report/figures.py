@@ -1,5 +1,5 @@
 """Matplotlib figures of results computed elsewhere: loss curves, t-SNE, attribute correlation
-and blur distributions. Each function takes numbers and returns a Figure; ``save_figure``
+and sharpness distributions. Each function takes numbers and returns a Figure; ``save_figure``
 writes it as a PNG."""
 
 from __future__ import annotations
@@ -97,12 +97,12 @@ def correlation_figure(names: Sequence[str], matrix: np.ndarray, title: str = ""
     return figure
 
 
-def blur_figure(blur: Mapping[str, Sequence[float]]) -> Figure:
+def sharpness_figure(sharpness: Mapping[str, Sequence[float]]) -> Figure:
     """Distributions of the Laplacian variance (sharpness) per image set, e.g. ``originals``,
     each run's reconstructions and samples, as box plots on a log scale."""
-    names = list(blur)
+    names = list(sharpness)
     figure, axis = plt.subplots(figsize=(max(5.0, 1.1 * len(names) + 1.5), 3.6))
-    data = [np.clip(np.asarray(blur[name], dtype=float), 1e-12, None) for name in names]
+    data = [np.clip(np.asarray(sharpness[name], dtype=float), 1e-12, None) for name in names]
     axis.boxplot(data, showfliers=False)
     axis.set_xticks(range(1, len(names) + 1), names, rotation=20, ha="right", fontsize=8)
     axis.set_yscale("log")

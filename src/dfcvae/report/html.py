@@ -1,7 +1,7 @@
 """The HTML page: results already computed (files and numbers) laid out side by side.
 
-Nothing here computes a metric; it formats what ``build.py`` gathered. Images are embedded as
-base64 data URIs, so the page is one self-contained file that opens offline.
+Nothing here computes a metric; it formats what ``build_report`` was given. Images are embedded
+as base64 data URIs, so the page is one self-contained file that opens offline.
 """
 
 from __future__ import annotations

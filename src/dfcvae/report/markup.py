@@ -15,7 +15,7 @@ from dfcvae.run_config import RunConfig
 @dataclass
 class ReportData:
     """Everything the page shows. images: run name -> kind -> PNG path; figures: page-wide
-    PNGs (``loss_curves``, ``blur``); predictions: run name -> rows of the predictions CSV;
+    PNGs (``loss_curves``, ``sharpness``); predictions: run name -> rows of the predictions CSV;
     problems: run name (or ``""``) -> kind -> why that result is missing."""
 
     title: str

@@ -49,8 +49,8 @@ def glance_section(data: ReportData) -> str:
     for key, label, better in (
         ("mse", "MSE ↓", "lower"), ("psnr", "PSNR dB ↑", "higher"), ("ssim", "SSIM ↑", "higher"),
         ("lpips", "LPIPS ↓", "lower"),
-        ("blur_reconstructions", "sharpness of reconstructions ↑", "higher"),
-        ("blur_samples", "sharpness of samples ↑", "higher"),
+        ("sharpness_reconstructions", "sharpness of reconstructions ↑", "higher"),
+        ("sharpness_samples", "sharpness of samples ↑", "higher"),
     ):  # fmt: skip
         values = [runs.get(name, {}).get(key, {}).get("mean") for name in data.names]
         if any(v is not None for v in values):
@@ -74,7 +74,7 @@ def glance_section(data: ReportData) -> str:
         )
     notes = []
     if data.metrics:
-        originals = data.metrics["originals"]["blur"]["mean"]
+        originals = data.metrics["originals"]["sharpness"]["mean"]
         notes.append(
             f"Sharpness is the variance of the Laplacian (higher = sharper); the original test "
             f"images score {fmt(originals)}. {data.metrics['n']} {data.metrics['split']} images, "
@@ -114,54 +114,83 @@ def image_sections(data: ReportData) -> str:
 
 
 def metrics_section(data: ReportData) -> str:
+    """Every metric per run, the Fréchet distances, the per-image sharpness figure, the
+    t-tests, and what was unavailable and why."""
     if not data.metrics:
         return ""
-    m = data.metrics
-    runs = m["runs"]
+    table = html_table(
+        "<th>metric (mean ± sd)</th>" + "".join(f"<th>{escape(n)}</th>" for n in data.names),
+        metric_rows(data) + active_units_rows(data) + frechet_rows(data),
+    )
+    spaces = data.metrics.get("feature_spaces", {})
+    weights = "; ".join(
+        f"{escape(space)}: {escape(info.get('weights', ''))}" for space, info in spaces.items()
+    )
+    if weights:
+        table += f"<p class='caption'>Feature-space weights: {weights}.</p>"
+    sharpness = data.figures.get("sharpness")
+    sharpness_html = (
+        "<h3>Sharpness per image</h3>"
+        + img(sharpness, "figure", "Laplacian variance distributions")
+        if sharpness
+        else ""
+    )
+    return f"<h2>Metrics</h2>{table}{sharpness_html}{t_tests_table(data)}{unavailable_notes(data)}"
+
+
+def metric_rows(data: ReportData) -> list[str]:
+    """One row per per-image metric: the mean of each run (the best highlighted) ± its sd."""
+    runs = data.metrics["runs"]
     rows = []
-    for key, info in m.get("metrics", {}).items():
+    for key, info in data.metrics.get("metrics", {}).items():
         if not any(key in runs.get(name, {}) for name in data.names):
             continue
         values = [runs.get(name, {}).get(key, {}) for name in data.names]
-        means = [v.get("mean") for v in values]
-        cell_html = cells(means, info["better"])
         cell_html = [
             c.replace("</td>", f" <small>± {fmt(v.get('std'), 2)}</small></td>")
-            for c, v in zip(cell_html, values, strict=True)
-        ]
+            for c, v in zip(cells([v.get("mean") for v in values], info["better"]), values,
+                            strict=True)
+        ]  # fmt: skip
         better = f" ({info['better']} is better)" if info["better"] in ("higher", "lower") else ""
         rows.append(f"<tr><td>{escape(info['description'])}{better}</td>"
                     f"{''.join(cell_html)}</tr>")  # fmt: skip
-    if any("active_units" in runs.get(name, {}) for name in data.names):
-        active = [runs.get(name, {}).get("active_units") for name in data.names]
-        dims = [runs.get(name, {}).get("latent_dim") for name in data.names]
-        rows.append(
-            f"<tr><td>active latent units: Cov<sub>x</sub>(E[z|x]) &gt; "
-            f"{m.get('active_threshold', 0.01)} (0 means KL collapse)</td>"
-            + "".join(f"<td>{fmt(a, 4)} <small>of {fmt(d, 4)}</small></td>"
-                      for a, d in zip(active, dims, strict=True))
-            + "</tr>"
-        )  # fmt: skip
-    for space, info in m.get("feature_spaces", {}).items():
-        description = info["description"]
+    return rows
+
+
+def active_units_rows(data: ReportData) -> list[str]:
+    runs = data.metrics["runs"]
+    if not any("active_units" in runs.get(name, {}) for name in data.names):
+        return []
+    active = [runs.get(name, {}).get("active_units") for name in data.names]
+    dims = [runs.get(name, {}).get("latent_dim") for name in data.names]
+    return [
+        f"<tr><td>active latent units: Cov<sub>x</sub>(E[z|x]) &gt; "
+        f"{data.metrics.get('active_threshold', 0.01)} (0 means KL collapse)</td>"
+        + "".join(f"<td>{fmt(a, 4)} <small>of {fmt(d, 4)}</small></td>"
+                  for a, d in zip(active, dims, strict=True))
+        + "</tr>"
+    ]  # fmt: skip
+
+
+def frechet_rows(data: ReportData) -> list[str]:
+    runs = data.metrics["runs"]
+    rows = []
+    for space, info in data.metrics.get("feature_spaces", {}).items():
         for target in ("samples", "reconstructions"):
             values = [
                 runs.get(n, {}).get("frechet", {}).get(space, {}).get(target) for n in data.names
             ]
             rows.append(
-                f"<tr><td>Fréchet distance, {target} vs test images, in {escape(description)} "
-                f"(lower is better)</td>{''.join(cells(values, 'lower'))}</tr>"
+                f"<tr><td>Fréchet distance, {target} vs test images, in "
+                f"{escape(info['description'])} (lower is better)</td>"
+                f"{''.join(cells(values, 'lower'))}</tr>"
             )
-    head = "".join(f"<th>{escape(name)}</th>" for name in data.names)
-    table = html_table(f"<th>metric (mean ± sd)</th>{head}", rows)
-    weights = "; ".join(
-        f"{escape(space)}: {escape(info.get('weights', ''))}"
-        for space, info in m.get("feature_spaces", {}).items()
-    )
-    if weights:
-        table += f"<p class='caption'>Feature-space weights: {weights}.</p>"
+    return rows
+
+
+def t_tests_table(data: ReportData) -> str:
     tests = []
-    for test in m["t_tests"]:
+    for test in data.metrics["t_tests"]:
         significant = test["p"] is not None and test["p"] < SIGNIFICANCE
         css = ' class="significant"' if significant else ""
         tests.append(
@@ -170,29 +199,26 @@ def metrics_section(data: ReportData) -> str:
             f"<td>{fmt(test['t'], 4)}</td><td>{fmt(test['p'], 3)}</td>"
             f"<td>{fmt(test['mean_difference'], 4)}</td><td>{test['n']}</td></tr>"
         )
-    t_head = "".join(f"<th>{h}</th>" for h in ("metric", "a", "b", "test", "t", "p"))
-    t_table = (
+    head = "".join(f"<th>{h}</th>" for h in ("metric", "a", "b", "test", "t", "p"))
+    return (
         "<h3>t-tests (a − b)</h3><p class='caption'>Paired tests (scipy.stats.ttest_rel) on the "
         "same test images; samples share no images, so theirs are Welch tests. Bold: "
-        f"{LEVEL}.</p>" + html_table(t_head + "<th>mean difference</th><th>n</th>", tests)
+        f"{LEVEL}.</p>" + html_table(head + "<th>mean difference</th><th>n</th>", tests)
     )
+
+
+def unavailable_notes(data: ReportData) -> str:
     unavailable = "".join(
-        f"<li><b>{escape(name)}</b>: {escape(reason)}</li>"
-        for name, reason in m.get("unavailable", {}).items()
+        f"<li><b>{escape(name)}</b>: {escape(why)}</li>"
+        for name, why in data.metrics.get("unavailable", {}).items()
     )
-    notes = "".join(f"<li>{escape(note)}</li>" for note in m.get("notes", []))
+    notes = "".join(f"<li>{escape(note)}</li>" for note in data.metrics.get("notes", []))
     extra = ""
     if unavailable:
         extra += f"<h3>Unavailable metrics</h3><ul>{unavailable}</ul>"
     if notes:
         extra += f"<h3>Notes</h3><ul>{notes}</ul>"
-    blur = data.figures.get("blur")
-    blur_html = (
-        "<h3>Sharpness per image</h3>" + img(blur, "figure", "Laplacian variance distributions")
-        if blur
-        else ""
-    )
-    return f"<h2>Metrics</h2>{table}{blur_html}{t_table}{extra}"
+    return extra
 
 
 def predictions_section(data: ReportData) -> str:

@@ -1,4 +1,6 @@
-"""Tables of results: the attribute-prediction CSV (written and read back) and text tables."""
+"""Tables of results: the attribute-prediction CSV (written and read back) and text tables.
+
+The CSV's rows are ``dfcvae.analysis.predict.prediction_rows``."""
 
 from __future__ import annotations
 
@@ -8,30 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dfcvae.analysis.predict import AttributePrediction
 from dfcvae.files import write_text
 
 PREDICTION_COLUMNS = ("kind", "attribute", "accuracy", "majority_baseline", "C", "valid_accuracy")
 
 
-def prediction_rows(result: AttributePrediction) -> list[dict[str, Any]]:
-    """Per-attribute rows, then the mean, the multi-class result and the paper's reference."""
-    rows = [{"kind": "attribute", **row} for row in result.rows]
-    rows.append({"kind": "mean", "attribute": "mean", "accuracy": result.mean_accuracy,
-                 "majority_baseline": result.mean_majority_baseline})  # fmt: skip
-    if result.multiclass is not None:
-        rows.append({"kind": "multiclass", "attribute": "multi-class (one-vs-rest)",
-                     **result.multiclass})  # fmt: skip
-    rows.append({"kind": "reference", "attribute": "paper mean (CelebA, 40 attributes)",
-                 "accuracy": result.reference_mean})  # fmt: skip
-    return rows
-
-
-def write_predictions_csv(path: str | Path, result: AttributePrediction) -> Path:
+def write_predictions_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """``prediction_rows`` as a CSV file (blanks for None)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=PREDICTION_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    for row in prediction_rows(result):
+    for row in rows:
         writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in PREDICTION_COLUMNS})
     return write_text(path, buffer.getvalue())
 
@@ -85,7 +74,15 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     """A text summary of ``evaluate``'s result: one line per run, then t-tests, then what was
     unavailable and why."""
     runs = metrics["runs"]
-    columns = ["mse", "psnr", "ssim", "lpips", "blur_reconstructions", "blur_samples", "kl"]
+    columns = [
+        "mse",
+        "psnr",
+        "ssim",
+        "lpips",
+        "sharpness_reconstructions",
+        "sharpness_samples",
+        "kl",
+    ]
     columns = [c for c in columns if any(c in r for r in runs.values())]
     active = any("active_units" in r for r in runs.values())
     spaces = list(metrics.get("feature_spaces", {}))
@@ -94,7 +91,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     header += f"  {'active units':>12}" if active else ""
     header += "".join(f"  {'FD ' + s:>16}" for s in spaces)
     lines = [header]
-    originals = metrics["originals"]["blur"]["mean"]
+    originals = metrics["originals"]["sharpness"]["mean"]
     for name, result in runs.items():
         line = f"{name:<{width}}  " + "  ".join(
             f"{format_number(result[c]['mean']) if c in result else 'n/a':>12}" for c in columns

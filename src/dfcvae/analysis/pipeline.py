@@ -1,0 +1,221 @@
+"""``analyse``: every result that the report shows, computed in one place.
+
+The ``dfcvae report`` command and the demo call ``analyse`` and hand its ``AnalysisResults`` to
+``dfcvae.report.build_report``, which only renders them. Results already at hand (``Known``,
+e.g. read back from the files of an earlier report) are not computed again. A result that
+cannot be computed is recorded in ``problems`` with the reason; the others still are.
+
+Per run, in this order: reconstruction, samples, interpolation, tsne, vectors (attribute
+vectors), edit, correlation (of the attribute vectors) and predictions (linear-SVM accuracies,
+as the rows of ``prediction_rows``); for all runs together, ``evaluate``'s metrics first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from dfcvae.analysis.attributes import attribute_correlation, attribute_vectors, edit
+from dfcvae.analysis.embedding import tsne
+from dfcvae.analysis.evaluate import FEATURE_SPACES, evaluate
+from dfcvae.analysis.grids import interpolate, reconstruct, sample
+from dfcvae.analysis.predict import predict_attributes, prediction_rows
+from dfcvae.analysis.runs import Run, open_run, run_names
+from dfcvae.errors import DFCVAEError
+from dfcvae.io import read_config
+from dfcvae.run_config import RunConfig
+
+RUN_KINDS = (
+    "reconstruction", "samples", "interpolation", "tsne", "vectors", "edit", "correlation",
+    "predictions",
+)  # fmt: skip
+PREFERRED_EDIT = ("Smiling", "Eyeglasses")
+
+
+@dataclass
+class AnalysisSettings:
+    """How much ``analyse`` computes. n_eval: images for ``evaluate``'s metrics; n_grid: images
+    per reconstruction, sample and edit grid (edits at most 8); n_tsne and perplexity: t-SNE;
+    steps and rows: interpolations; temperature: of samples and random endpoints;
+    edit_attribute: default Smiling, else the longest attribute vector of the first run;
+    limit: first images per split for attribute vectors and SVMs (default each run's own)."""
+
+    split: str = "test"
+    n_eval: int = 500
+    n_grid: int = 16
+    n_tsne: int = 500
+    perplexity: float = 30.0
+    steps: int = 8
+    rows: int = 4
+    temperature: float = 1.0
+    edit_attribute: str | None = None
+    strengths: Sequence[float] = (-2.0, -1.0, 0.0, 1.0, 2.0)
+    limit: int | None = None
+    feature_spaces: Sequence[str] = FEATURE_SPACES
+    classifier: str | Path | None = None
+    device: str = "cpu"
+    batch_size: int = 64
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class Known:
+    """Results already at hand. metrics: ``evaluate``'s result (used when it covers every
+    run); vectors and predictions: per run name; done: per run name, the other kinds whose
+    result is already rendered (e.g. its PNG exists), which ``analyse`` skips."""
+
+    metrics: dict[str, Any] | None = None
+    vectors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    done: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass
+class RunResults:
+    """One run's results (None where not computed); fresh: the kinds computed by this call,
+    as opposed to taken from ``Known``; problems: kind -> why it is missing."""
+
+    reconstruction: Any = None
+    samples: torch.Tensor | None = None
+    interpolation: torch.Tensor | None = None
+    tsne: Any = None
+    vectors: dict[str, torch.Tensor] | None = None
+    edit: torch.Tensor | None = None
+    correlation: tuple[list[str], Any] | None = None
+    predictions: list[dict[str, Any]] | None = None
+    fresh: set[str] = field(default_factory=set)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AnalysisResults:
+    """What ``analyse`` returns: the runs (names, folders, configs), the settings, the chosen
+    edit attribute, ``evaluate``'s metrics (metrics_fresh: computed by this call) and each
+    run's ``RunResults``; problems: page-wide kinds (``metrics``) -> why they are missing."""
+
+    names: list[str]
+    run_dirs: list[Path]
+    configs: dict[str, RunConfig]
+    settings: AnalysisSettings
+    runs: dict[str, RunResults] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    metrics_fresh: bool = False
+    edit_attribute: str | None = None
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def pick_attribute(vectors: dict[str, torch.Tensor]) -> str:
+    """The paper's example attributes when present, else the longest attribute vector."""
+    for name in PREFERRED_EDIT:
+        if name in vectors:
+            return name
+    return max(vectors, key=lambda name: float(vectors[name].norm()))
+
+
+def analyse(
+    run_dirs: Sequence[str | Path],
+    settings: AnalysisSettings | None = None,
+    *,
+    known: Known | None = None,
+    compute: bool = True,
+) -> AnalysisResults:
+    """Every result of the report for ``run_dirs``, computing what ``known`` lacks (nothing
+    when ``compute`` is False: the results are then what ``known`` holds)."""
+    settings = settings or AnalysisSettings()
+    known = known or Known()
+    paths = [Path(run_dir) for run_dir in run_dirs]
+    names = run_names(paths)
+    configs = {name: read_config(path) for name, path in zip(names, paths, strict=True)}
+    results = AnalysisResults(
+        names, paths, configs, settings, edit_attribute=settings.edit_attribute
+    )
+    runs = RunCache(dict(zip(names, paths, strict=True)), settings.device)
+    metrics = known.metrics
+    if metrics is not None and set(names) <= set(metrics.get("runs", {})):
+        results.metrics = metrics
+    elif compute:
+        opened = [runs.get(name) for name in names]  # a run that does not load stops here
+        results.metrics = attempt(results.problems, "metrics", lambda: evaluate(
+            opened, split=settings.split, n=settings.n_eval,
+            temperature=settings.temperature, feature_spaces=settings.feature_spaces,
+            classifier=settings.classifier, device=settings.device,
+            batch_size=settings.batch_size, seed=settings.seed, progress=settings.progress,
+        ))  # fmt: skip
+        results.metrics_fresh = results.metrics is not None
+    for name in tqdm(names, desc="report", disable=not settings.progress):
+        results.runs[name] = analyse_run(runs, name, results, known, compute)
+    return results
+
+
+class RunCache:
+    """Opens each run once, when a result first needs its model."""
+
+    def __init__(self, run_dirs: dict[str, Path], device: str):
+        self.run_dirs, self.device, self.runs = run_dirs, device, {}
+
+    def get(self, name: str) -> Run:
+        if name not in self.runs:
+            self.runs[name] = open_run(self.run_dirs[name], self.device)
+        return self.runs[name]
+
+
+def attempt(problems: dict[str, str], kind: str, make: Callable[[], Any]) -> Any:
+    """``make()``, or None with the reason in ``problems[kind]`` when it fails in one line."""
+    try:
+        return make()
+    except DFCVAEError as error:  # DataError too
+        problems[kind] = str(error)
+        return None
+
+
+def analyse_run(
+    runs: RunCache, name: str, results: AnalysisResults, known: Known, compute: bool
+) -> RunResults:
+    """One run's results, in ``RUN_KINDS`` order, each from ``known`` or computed."""
+    out = RunResults(vectors=known.vectors.get(name), predictions=known.predictions.get(name))
+    skip = known.done.get(name, set()) if compute else set(RUN_KINDS)
+    for kind, make in computations(lambda: runs.get(name), results, out).items():
+        if kind == "edit" and out.vectors is not None:  # the first run's choice holds for all
+            results.edit_attribute = results.edit_attribute or pick_attribute(out.vectors)
+        if kind in skip or getattr(out, kind) is not None:
+            continue
+        if kind in ("edit", "correlation") and out.vectors is None:
+            if "vectors" in out.problems:
+                out.problems[kind] = out.problems["vectors"]
+            continue
+        setattr(out, kind, attempt(out.problems, kind, make))
+        if getattr(out, kind) is not None:
+            out.fresh.add(kind)
+    return out
+
+
+def computations(
+    run: Callable[[], Run], results: AnalysisResults, out: RunResults
+) -> dict[str, Callable[[], Any]]:
+    """How to compute each kind of result of one run, in ``RUN_KINDS`` order. The edit and the
+    correlation use the attribute vectors in ``out``; the edit, the attribute of ``results``."""
+    s = results.settings
+    common = {"device": s.device, "batch_size": s.batch_size, "seed": s.seed}
+    big = {**common, "batch_size": max(s.batch_size, 256)}
+    return {
+        "reconstruction": lambda: reconstruct(run(), s.split, s.n_grid, progress=s.progress,
+                                              **common),
+        "samples": lambda: sample(run(), s.n_grid, s.temperature, **common),
+        "interpolation": lambda: interpolate(run(), steps=s.steps, rows=s.rows, split=s.split,
+                                             temperature=s.temperature, **common),
+        "tsne": lambda: tsne(run(), s.split, s.n_tsne, perplexity=s.perplexity,
+                             progress=s.progress, **common),
+        "vectors": lambda: attribute_vectors(run(), limit=s.limit, device=s.device,
+                                             batch_size=big["batch_size"], progress=s.progress),
+        "edit": lambda: edit(run(), results.edit_attribute, s.strengths, min(s.n_grid, 8),
+                             vectors=out.vectors, split=s.split, progress=s.progress, **common),
+        "correlation": lambda: attribute_correlation(out.vectors),
+        "predictions": lambda: prediction_rows(predict_attributes(
+            run(), limit=s.limit, progress=s.progress, **big)),
+    }  # fmt: skip
