@@ -142,7 +142,8 @@ def train_demo_classifier(out: Path, plan: DemoPlan, accelerator: str, progress:
 
 
 def train_demo_model(name: str, out: Path, plan: DemoPlan, accelerator: str, progress: bool):
-    from dfcvae.training.train import last_checkpoint, train
+    from dfcvae.training.resume import last_checkpoint
+    from dfcvae.training.trainer import train
 
     run = out / "runs" / name
     if (run / MODEL_FILE).is_file():

@@ -12,7 +12,6 @@ from typing import NoReturn
 
 from dfcvae.cli import analysis_commands, demo_commands, explore_commands, train_commands
 from dfcvae.cli.options import check_counts
-from dfcvae.data import DataError
 from dfcvae.errors import DFCVAEError
 
 COMMAND_MODULES = [train_commands, analysis_commands, demo_commands, explore_commands]
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         check_counts(args)
         with one_line_warnings(args.command):
             args.func(args)
-    except (DFCVAEError, DataError) as error:
+    except DFCVAEError as error:
         print(f"dfcvae {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -103,7 +103,7 @@ def digits_source(
             labels=labels[picked.start : picked.stop].astype(np.int64),
             label_kind="class",
             label_names=list(spec.class_names),
-            prepare=_prepare(image_size, crop),
+            prepare=prepare(image_size, crop),
         )
 
     return Source(
@@ -114,7 +114,7 @@ def digits_source(
     )
 
 
-def _prepare(image_size: int, crop: str) -> Prepare:
+def prepare(image_size: int, crop: str) -> Prepare:
     if crop == "default" and image_size == PADDED_SIZE:
         return lambda img: pad_to(img, PADDED_SIZE)
     return lambda img: resize(img, image_size)

@@ -82,9 +82,9 @@ def preparation(config: RunConfig) -> Prepare:
     """The crop/pad/resize that the run's data set applies after the channel conversion."""
     data, size = config.data, config.model.image_size
     if data.dataset == "celeba":
-        return celeba._prepare(size, data.crop)
+        return celeba.prepare(size, data.crop)
     if data.dataset in digits.DIGITS:
-        return digits._prepare(size, data.crop)
+        return digits.prepare(size, data.crop)
     if data.dataset == "folder" and data.crop == "default":
         return lambda img: resize(center_square(img), size)
     return lambda img: resize(img, size)  # cifar10, stl10, a folder with crop none

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from dfcvae.config import TrainConfig
-from dfcvae.errors import ConfigError, RunDirError
+from dfcvae.errors import ConfigError, RunDirError, first_line
 from dfcvae.files import CONFIG_FILE, write_json
 from dfcvae.io import save_model
 from dfcvae.run_config import RunConfig
@@ -99,10 +99,9 @@ def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trai
             limit_val_batches=1.0 if cfg.val_batches is None else cfg.val_batches,
         )
     except Exception as error:  # MisconfigurationException, ValueError, RuntimeError
-        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ConfigError(
             f"--accelerator {cfg.accelerator} --devices {cfg.devices} --strategy {cfg.strategy}: "
-            f"{message}"
+            f"{first_line(error)}"
         ) from None
 
 
@@ -184,7 +183,7 @@ def fit(
             "are intact: fix it and rerun with --resume"
         ) from None
     except MisconfigurationException as error:  # e.g. --epochs below the resumed epoch
-        raise ConfigError(str(error).strip().splitlines()[0]) from None
+        raise ConfigError(first_line(error)) from None
     finally:
         if earlier_logs is not None:
             merge_logs(out, earlier_logs)
