@@ -15,6 +15,8 @@ from subprocess import CompletedProcess
 
 import torch
 
+from dfcvae.training.precision import cpu_flags
+
 
 def cpu_model() -> str:
     try:
@@ -24,16 +26,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
-
-
-def cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def cpu_identity() -> dict[str, str | int]:

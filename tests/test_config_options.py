@@ -1,15 +1,14 @@
 """Options declared once: the CLI flags come from the configs' field metadata, counts are bounded
-in one line, ``DataConfig`` builds its own data, and ``config.py`` stays a leaf."""
+in one line, and ``DataConfig`` builds its own data. That ``config.py`` stays a leaf is checked
+with the import graph in test_architecture.py."""
 
 from __future__ import annotations
 
-import ast
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-import dfcvae
 from dfcvae.cli import build_parser, main
 from dfcvae.cli.train_commands import run_config_from_args
 from dfcvae.config import TrainConfig
@@ -19,17 +18,6 @@ from dfcvae.presets import config_from_preset
 from dfcvae.run_config import SECTIONS, RunConfig
 from dfcvae.training.classifier_config import ClassifierTrainConfig
 from tests.data_fixtures import FASHION_MNIST_DIR
-
-SRC = Path(dfcvae.__file__).parent
-
-
-def test_config_py_imports_nothing_from_dfcvae_but_errors() -> None:
-    tree = ast.parse((SRC / "config.py").read_text())
-    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {
-        a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names
-    }
-    assert {name for name in imported if name and name.startswith("dfcvae")} == {"dfcvae.errors"}
 
 
 def test_every_option_field_is_a_train_flag_that_sets_its_field() -> None:

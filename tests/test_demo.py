@@ -20,7 +20,7 @@ pytestmark = needs_fashion_mnist
 
 
 DEMO = [sys.executable, "-m", "dfcvae", "demo", "--quick", "--quiet"]
-ENV = {**os.environ, "DFCVAE_OFFLINE": "1"}
+ENV = {**os.environ, "DFCVAE_OFFLINE": "1", "PYTHONFAULTHANDLER": "1"}
 
 
 def demo(out: Path, *args: str) -> subprocess.CompletedProcess:
@@ -42,7 +42,16 @@ def interrupt_demo_mid_training(out: Path) -> tuple[int, str]:
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        tree = subprocess.run(
+            ["ps", "-o", "pid,ppid,stat,wchan:24,args", "--pid", str(process.pid),
+             "--ppid", str(process.pid)], capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        _, stderr = process.communicate(timeout=60)
+        pytest.fail(f"the demo did not exit within 120 s of Ctrl-C:\n{tree}\n{stderr[-8000:]}")
     return process.returncode, stderr
 
 
