@@ -126,3 +126,18 @@ def test_vae_mix_is_seed_004s_sum_of_per_element_means() -> None:
     assert terms.parts["feature"].item() == pytest.approx(feature.item(), rel=1e-4)
     expected = config.kl_weight * kl + 0.5 * (pixel + feature)
     assert terms.total.item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_ssim_colour_preset_weighs_the_colour_term_by_its_colour_weight() -> None:
+    model = DFCVAE(ModelConfig(image_size=32, channels=3, latent_dim=4))
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+    reconstructions = {}
+    for weight in (0.0, 5.0):
+        config = config_from_preset("ssim-colour", {"loss": {"colour_weight": weight}})
+        reconstructions[weight] = DFCVAELoss(config.loss)(x, out).reconstruction.item()
+    pooled = [F.adaptive_avg_pool2d(t, 3) for t in (out.recon, x)]
+    colour = ((pooled[0] - pooled[1]) ** 2).mean().item()
+    assert colour > 0
+    assert reconstructions[5.0] - reconstructions[0.0] == pytest.approx(5.0 * colour, rel=1e-4)
