@@ -180,6 +180,26 @@ def repeat(fn, device: torch.device, count: int) -> Samples:
     return samples
 
 
+def fastest_rate(
+    fn, flops: float, device: torch.device, wanted: int
+) -> tuple[float, Interval, float]:
+    """GFLOP/s of ``fn`` (``flops`` a call) over its fastest of ``wanted`` samples, each of
+    about half a second of calls (one short call alone is too noisy a sample), after one
+    warm-up call (library initialisation, kernel selection). Also that fastest sample and the
+    seconds one call took first, which tells a slow (emulated) dtype."""
+    fn()
+    with Clock(device) as clock:
+        fn()
+    reps = max(1, min(20, int(0.5 / max(clock.interval.seconds, 1e-6))))
+
+    def run() -> None:
+        for _ in range(reps):
+            fn()
+
+    fastest = min(repeat(run, device, wanted).intervals, key=lambda i: i.seconds)
+    return flops * reps / fastest.seconds / 1e9, fastest, clock.interval.seconds
+
+
 def matmul_peak(dtype: torch.dtype, device: torch.device, wanted: int = 10) -> dict[str, float]:
     """Measured GFLOP/s of square matrix multiplies: the best sample at the best size (up to
     8192 on GPU, 2048 on CPU). A peak is a best case, so this takes the fastest sample rather
@@ -191,21 +211,10 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, wanted: int = 10) -> d
     while n <= top:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
-        a @ b  # warm-up (library initialisation, kernel selection)
-        with Clock(device) as clock:
-            a @ b  # a first estimate of the time per product
-        reps = max(1, min(20, int(0.5 / max(clock.interval.seconds, 1e-6))))
-
-        def run(a=a, b=b, reps=reps) -> None:
-            for _ in range(reps):
-                a @ b
-
-        samples = repeat(run, device, wanted)
-        fastest = min(samples.intervals, key=lambda i: i.seconds)
-        gflops = 2 * n**3 * reps / fastest.seconds / 1e9
+        gflops, fastest, first = fastest_rate(lambda a=a, b=b: a @ b, 2 * n**3, device, wanted)
         if gflops > best["gflops"]:
             best = {"gflops": gflops, "n": n, "other_cores": fastest.other_cores}
-        if clock.interval.seconds > 0.2:
+        if first > 0.2:
             break
         n *= 2
     return best
@@ -213,10 +222,10 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, wanted: int = 10) -> d
 
 def conv_peak(dtype: torch.dtype, device: torch.device, wanted: int = 5) -> dict[str, float]:
     """Measured GFLOP/s of the 3x3 convolutions a VGG loss network runs (channels-last, batch
-    64: 64 channels at 64x64, 128 at 32x32, 256 at 16x16), the best sample of about half a
-    second of convolutions each (one convolution alone is too short a sample). On CPUs torch's fp32
-    matmul (MKL or OpenBLAS) can be slower than oneDNN's convolutions, so a matmul alone would
-    put a convolution-bound step above 100% of its "peak"; the report uses the higher of the two.
+    64: 64 channels at 64x64, 128 at 32x32, 256 at 16x16), the best sample (``fastest_rate``).
+    On CPUs torch's fp32 matmul (MKL or OpenBLAS) can be slower than oneDNN's convolutions, so a
+    matmul alone would put a convolution-bound step above 100% of its "peak"; the report uses
+    the higher of the two.
     """
     import torch.nn.functional as F
 
@@ -225,21 +234,12 @@ def conv_peak(dtype: torch.dtype, device: torch.device, wanted: int = 5) -> dict
         x = torch.randn(64, channels, size, size, device=device, dtype=dtype)
         w = torch.randn(channels, channels, 3, 3, device=device, dtype=dtype)
         x, w = (t.contiguous(memory_format=torch.channels_last) for t in (x, w))
-        F.conv2d(x, w, padding=1)  # warm-up (oneDNN builds its kernel for this shape)
-        with Clock(device) as clock:
-            F.conv2d(x, w, padding=1)  # a first estimate of the time per convolution
-        reps = max(1, min(20, int(0.5 / max(clock.interval.seconds, 1e-6))))
-
-        def run(x=x, w=w, reps=reps) -> None:
-            for _ in range(reps):
-                F.conv2d(x, w, padding=1)
-
-        samples = repeat(run, device, wanted)
-        fastest = min(samples.intervals, key=lambda i: i.seconds)
-        gflops = 2 * 64 * channels * channels * 9 * size * size * reps / fastest.seconds / 1e9
+        flops = 2 * 64 * channels * channels * 9 * size * size
+        conv = lambda x=x, w=w: F.conv2d(x, w, padding=1)  # noqa: E731
+        gflops, fastest, first = fastest_rate(conv, flops, device, wanted)
         if gflops > best["gflops"]:
             best = {"gflops": gflops, "channels": channels, "other_cores": fastest.other_cores}
-        if clock.interval.seconds > 2.0:  # emulated (bf16 without bf16 instructions): one size
+        if first > 2.0:  # emulated (bf16 without bf16 instructions): one size is enough
             break
     return best
 
