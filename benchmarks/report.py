@@ -125,6 +125,22 @@ def data_rate(results: dict) -> dict | None:
 # ---------------------------------------------------------------------------------------------
 
 
+def ceiling_note(results: dict, row: dict) -> str:
+    """What the step's own kernels, replayed alone (``ceiling.py``), allow."""
+    if "kernels_images_per_s" not in row:
+        return ""
+    ceiling = row["kernels_images_per_s"] / row["naive_images_per_s"]
+    rest = 1 - row["kernels"]["median_s"] / row["dfcvae"]["median_s"]
+    rate = row["kernel_flops"] / row["kernels"]["median_s"] / 1e9
+    return (
+        f". Measured: the step's own convolutions and matrix multiplies, replayed alone, give "
+        f"{row['kernels_images_per_s']:.0f} images/s, **{ceiling:.1f}x**, the ceiling of any "
+        f"eager step with these kernels (they run at {rate / peak(results, row['precision']):.0%}"
+        f" of the peak); the rest of the step (ReLU, pooling, losses, casts, batch norm, Adam) "
+        f"takes {rest:.0%} of its time"
+    )
+
+
 def headline(results: dict) -> list[str]:
     lines = ["## Headline", "", "| target | measured | verdict |", "|---|---|---|"]
     row = best_row(results, TARGET_PRESET)
@@ -144,6 +160,7 @@ def headline(results: dict) -> list[str]:
                 f": at 100% of the {row['precision']} peak the step would give {bound:.0f} "
                 f"images/s, {bound / naive:.1f}x; at the {TARGET_PEAK_FRACTION:.0%} of peak "
                 f"targeted below, {TARGET_PEAK_FRACTION * bound / naive:.1f}x"
+                + ceiling_note(results, row)
                 if speedup < target
                 else ""
             )
@@ -263,19 +280,28 @@ def throughput(results: dict) -> list[str]:
         "(a step right after the other's would pay for the other's memory habits). Medians "
         "over the timed steps after two warm-up steps. FLOPs by `FlopCounterMode` over one "
         "step of each. Last column: steps × cores this process kept busy / cores the other "
-        "processes kept busy.",
+        "processes kept busy. Ceiling: the convolutions and matrix multiplies of one dfcvae "
+        "step, recorded with their shapes, layouts and gradients and replayed alone, timed in "
+        "the same alternation (`benchmarks/ceiling.py`); no eager step that runs them can be "
+        "faster.",
         "",
-        "| preset | batch | precision | dfcvae img/s | naive img/s | speedup | "
-        "GFLOP/step (dfcvae, naive) | GFLOP/s (dfcvae, naive) | dfcvae of the peak of its "
-        "precision | load (dfcvae; naive) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| preset | batch | precision | dfcvae img/s | naive img/s | speedup | ceiling img/s "
+        "(x naive) | GFLOP/step (dfcvae, naive) | GFLOP/s (dfcvae, naive) | dfcvae of the peak "
+        "of its precision | load (dfcvae; naive) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in throughput_rows(results):
         lines.append(
             f"| {r['preset']} | {r['batch']} | {r['precision']} | "
             f"{r['dfcvae_images_per_s']:.1f} | {r['naive_images_per_s']:.1f} | "
             f"{r['dfcvae_images_per_s'] / r['naive_images_per_s']:.2f}x | "
-            f"{r['flops'] / 1e9:.1f}, {r['naive_flops'] / 1e9:.1f} | "
+            + (
+                f"{r['kernels_images_per_s']:.1f} "
+                f"({r['kernels_images_per_s'] / r['naive_images_per_s']:.2f}x) | "
+                if "kernels_images_per_s" in r
+                else "| "
+            )
+            + f"{r['flops'] / 1e9:.1f}, {r['naive_flops'] / 1e9:.1f} | "
             f"{gflops(r):.0f}, {gflops(r, 'naive'):.0f} | "
             f"{gflops(r) / peak(results, r['precision']):.0%} | "
             f"{load_note(r['dfcvae'])}; {load_note(r['naive'])} |"

@@ -4,9 +4,10 @@ it, against a naive reference written the way the seed ports write it.
 - ``fit_throughput``: ``trainer.fit`` of ``DFCVAEModule`` with the Trainer that ``dfcvae train``
   builds (``build_trainer``: its precision, callbacks and loggers), fed one fixed batch so that
   no data pipeline is in the loop. A callback times each step from ``on_train_batch_start`` to
-  ``on_train_batch_end`` (training_step, backward, optimizer step); the reference runs in
-  between, in alternating runs of two steps each, of which the second of each is timed: both
-  see the same machine load, each in its own steady state (``StepTimer``).
+  ``on_train_batch_end`` (training_step, backward, optimizer step); the reference and the
+  replay of the step's own convolutions (``ceiling.py``) run in between, in alternating runs of
+  two steps each, of which the second of each is timed: all see the same machine load, each in
+  its own steady state (``StepTimer``).
 - ``NaiveReference``: fp32, NCHW, the whole VGG19 ``features`` run on both the image and the
   reconstruction with autograd on (weights frozen, as the seeds do), the taps picked on the
   way; ``torch.optim.Adam`` with its default (per-parameter loop on CPU).
@@ -31,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.vgg import cfgs, make_layers
 
+from ceiling import kernel_flops, record_kernels, replay
 from common import Clock, Samples, set_allocator
 from dfcvae import RunConfig, config_from_preset
 from dfcvae.loss_networks.vgg import VGG19
@@ -161,17 +163,19 @@ class RepeatedBatch(Dataset):
 
 
 class StepTimer(Callback):
-    """Times each training step. With ``between`` (the reference), the two alternate in runs
-    of ``run`` steps each and only the last step of each run is timed, so that each is timed in
-    its own steady state: a step right after the other's pays for the other's memory habits
-    (the reference runs with glibc's default settings, which give freed memory back, and
-    dfcvae's next step page-faults it in again). Stops the fit once ``wanted`` steps after the
-    warm-up are in."""
+    """Times each training step. With ``between`` (the reference, and the kernel replay), they
+    alternate with it in runs of ``run`` steps each and only the last step of each run is
+    timed, so that each is timed in its own steady state: a step right after the other's pays
+    for the other's memory habits (the reference runs with glibc's default settings, which give
+    freed memory back, and dfcvae's next step page-faults it in again). ``others[i]`` holds the
+    times of ``between[i]``. Stops the fit once ``wanted`` steps after the warm-up are in."""
 
-    def __init__(self, device: torch.device, warmup: int, wanted: int, between=None, run=2):
-        self.device, self.warmup, self.wanted, self.between = device, warmup, wanted, between
-        self.run = run if between is not None else 1
-        self.steps, self.others, self.warmup_s = Samples(), Samples(), []
+    def __init__(self, device: torch.device, warmup: int, wanted: int, between=(), run=2):
+        self.device, self.warmup, self.wanted = device, warmup, wanted
+        self.between = list(between)
+        self.run = run if self.between else 1
+        self.steps, self.warmup_s = Samples(), []
+        self.others = [Samples() for _ in self.between]
         self.losses: list[float] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
@@ -186,12 +190,13 @@ class StepTimer(Callback):
             self.warmup_s.append(self.clock.interval.seconds)
         elif last_of_run:
             self.steps.add(self.clock.interval)
-        if self.between is not None and (last_of_run or not warm):
-            for _ in range(self.run if warm else 1):
-                with Clock(self.device) as clock:
-                    self.between()
-            if warm:
-                self.others.add(clock.interval)
+        if last_of_run or not warm:
+            for other, samples in zip(self.between, self.others):
+                for _ in range(self.run if warm else 1):
+                    with Clock(self.device) as clock:
+                        other()
+                if warm:
+                    samples.add(clock.interval)
         if len(self.steps.intervals) >= self.wanted:
             trainer.should_stop = True
 
@@ -208,16 +213,19 @@ def fit_throughput(
     interleaved): medians over ``wanted`` steps after ``warmup`` steps."""
     batch = config.train.batch_size
     x = synthetic_images(batch, config.model.channels, config.model.image_size).to(device)
-    between = None
+    between = []
     if reference:
         torch.manual_seed(config.train.seed)
         naive = NaiveReference(config, device)
         naive.step(x)  # warm-up
 
-        def between() -> None:
+        def naive_step() -> None:
             naive.step(x)
             if device.type == "cpu":
                 keep_freed_memory()  # back to what build_trainer set for dfcvae's steps
+
+        kernels = step_kernels(config, device, x)
+        between = [naive_step, lambda: replay(kernels)]
 
     timer = StepTimer(device, warmup, wanted, between)
     config.train.max_steps = warmup + wanted * timer.run
@@ -235,9 +243,23 @@ def fit_throughput(
         "dfcvae_first_steps_s": timer.warmup_s,
     }
     if reference:
-        result["naive"] = timer.others.summary()
-        result["naive_images_per_s"] = batch / timer.others.median
+        result["naive"] = timer.others[0].summary()
+        result["naive_images_per_s"] = batch / timer.others[0].median
+        result["kernels"] = timer.others[1].summary()
+        result["kernels_images_per_s"] = batch / timer.others[1].median
+        result["kernel_flops"] = kernel_flops(kernels)
     return result
+
+
+def step_kernels(config: RunConfig, device: torch.device, x: torch.Tensor) -> list:
+    """The convolutions and matrix multiplies of one dfcvae step on ``x`` (``ceiling.py``),
+    recorded from the manual step after two warm-up steps, in ``DFCVAEModule``'s layout."""
+    config = RunConfig.from_dict(config.to_dict())
+    _, step = module_step(config, device)
+    x = x.contiguous(memory_format=DFCVAEModule.memory_format)
+    for _ in range(2):
+        step(x)
+    return record_kernels(lambda: step(x))
 
 
 def module_step(config: RunConfig, device: torch.device) -> tuple[DFCVAEModule, Callable]:
