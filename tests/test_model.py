@@ -13,7 +13,7 @@ from dfcvae import DFCVAE, ModelConfig
 from dfcvae.analysis.latents import decode, encode
 from dfcvae.errors import ConfigError
 from dfcvae.io import load_run, save_model
-from dfcvae.model import evaluating
+from dfcvae.model import decoder_block, evaluating
 from dfcvae.run_config import RunConfig
 from tests.model_layers import ORIGINAL_128, layer_list
 
@@ -49,6 +49,33 @@ def test_paper_architecture_at_64() -> None:
         assert block[2].kernel_size == (3, 3) and block[2].stride == (1, 1)
     assert len(blocks[-1]) == 3  # the last block: no BatchNorm, no activation
     assert all(len(b) == 5 for b in blocks[:-1])
+
+
+def _layer_by_layer(block: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    for layer in block:
+        x = layer(x)
+    return x
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("last", [False, True])
+def test_decoder_block_is_upsample_pad_conv_layer_by_layer(layout, last: bool) -> None:
+    """The block's one transposed convolution gives the paper's three layers' values and
+    gradients (input, weight, bias), in float64 to rounding, in both memory layouts."""
+    torch.manual_seed(0)
+    block = decoder_block(6, 5, last=last).double().to(memory_format=layout)
+    x = torch.randn(3, 6, 7, 5, dtype=torch.float64).contiguous(memory_format=layout)
+    grad = torch.randn(3, 5, 14, 10, dtype=torch.float64)
+    results = []
+    for run in (block, lambda h: _layer_by_layer(block, h)):
+        block.zero_grad()
+        h = x.clone().requires_grad_()
+        out = run(h)
+        out.backward(grad)
+        results.append((out, h.grad, block[2].weight.grad, block[2].bias.grad))
+    for fast, reference in zip(*results):
+        assert fast.shape == reference.shape
+        torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-10)
 
 
 def test_conv_weights_initialised_normal_002() -> None:

@@ -4,7 +4,8 @@ Encoder: blocks of Conv 4x4 / stride 2 / padding 1 -> BatchNorm -> LeakyReLU(0.2
 the image, until it is 4x4; then two Linear layers give mu and log sigma^2 of the latent code.
 Decoder: Linear(latent -> width * 4 * 4) -> ReLU (``decoder_relu``, as in the original code),
 then blocks of nearest upsample x2 -> ReplicationPad2d(1) -> Conv 3x3 -> BatchNorm ->
-LeakyReLU(0.2); the last block has no BatchNorm and no activation.
+LeakyReLU(0.2); the last block has no BatchNorm and no activation. The first three layers of a
+block run as one transposed convolution of the small padded image (``upsample_conv``).
 
 ``ModelConfig.architecture``:
 
@@ -32,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dfcvae.model_config import ModelConfig
@@ -76,9 +78,40 @@ class ReplicationPad2d(nn.ReplicationPad2d):
         return x[:, :, rows][:, :, :, cols]
 
 
+# Row k of the 4x4 kernel that ``upsample_conv`` applies sums these taps of a 3x3 kernel's rows
+# (and likewise for columns): each output pixel of a 3x3 convolution of a nearest-upsampled (x2),
+# replication-padded image reads only two rows and two columns of the small padded image.
+UPSAMPLED_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+
+
+def upsample_conv(padded: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    """conv3x3(replication_pad1(upsample_nearest2(x)), weight, bias), computed from ``padded``
+    = replication_pad1(x) as a transposed convolution with stride 2 of a 4x4 kernel of sums of
+    the 3x3 taps: the same function (equal up to rounding) with 16 instead of 36 multiplies per
+    pixel of the small image, and no upsampled image in memory (docs/benchmarks.md)."""
+    taps = weight.new_tensor(UPSAMPLED_TAPS)
+    kernel = torch.einsum("ka,oiab,lb->iokl", taps, weight, taps)
+    if padded.is_contiguous(memory_format=torch.channels_last):
+        kernel = kernel.contiguous(memory_format=torch.channels_last)
+    return F.conv_transpose2d(padded, kernel, bias, stride=2, padding=3)
+
+
+class DecoderBlock(nn.Sequential):
+    """Upsample x2 (nearest) -> ReplicationPad2d(1) -> Conv 3x3 [-> BatchNorm -> LeakyReLU], the
+    first three computed together by ``upsample_conv``; the layers (and so the state dict) are
+    the paper's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, pad, conv, *rest = self
+        h = upsample_conv(pad(x), conv.weight, conv.bias)
+        for layer in rest:
+            h = layer(h)
+        return h
+
+
 def decoder_block(
     in_channels: int, out_channels: int, last: bool = False, eps: float = 1e-5
-) -> nn.Sequential:
+) -> DecoderBlock:
     layers: list[nn.Module] = [
         nn.Upsample(scale_factor=2, mode="nearest"),
         ReplicationPad2d(1),
@@ -86,7 +119,7 @@ def decoder_block(
     ]
     if not last:
         layers += [nn.BatchNorm2d(out_channels, eps=eps), nn.LeakyReLU(0.2, inplace=True)]
-    return nn.Sequential(*layers)
+    return DecoderBlock(*layers)
 
 
 class Encoder(nn.Module):
