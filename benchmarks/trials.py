@@ -21,7 +21,7 @@ from dfcvae import RunConfig
 from dfcvae.loss_networks import build_loss_network
 from dfcvae.losses import feature_loss, kl_divergence, pixel_loss
 from dfcvae.model import DFCVAE
-from step import NaiveReference, synthetic_images
+from step import NaiveReference, layer_by_layer, synthetic_images
 
 SLOW_S = 30.0
 
@@ -39,6 +39,7 @@ class Recipe:
     keep_freed: bool = False  # glibc keeps freed memory (training.memory.keep_freed_memory)
     threads: int | None = None  # intra-op threads; None: torch's default
     naive: bool = False  # the NaiveReference itself
+    one_conv_decoder: bool = False  # decoder blocks as one transposed convolution (else layers)
     fused_mse: bool = True  # feature MSE by losses.SquaredErrorMean (else on fp32 copies)
     one_batch: bool = False  # x and x_hat through the loss network as one batch of 2N
     base: str | None = None  # for side trials: the rung they are compared with
@@ -69,6 +70,9 @@ def ladder(uses_loss_network: bool, native_bf16: bool = False) -> list[Recipe]:
     last = rungs[-1] if uses_loss_network else Recipe("dfcvae pieces, fp32, NCHW")
     if not uses_loss_network:
         rungs.append(last)
+    last = replace(last, name="+ decoder blocks as one transposed convolution",
+                   one_conv_decoder=True)  # fmt: skip
+    rungs.append(last)
     cl = replace(last, name="+ channels_last", channels_last=True, naive=False)
     fused = replace(cl, name="+ fused Adam", fused=True)
     kept = replace(fused, name="+ freed memory kept by glibc (no page faults)", keep_freed=True)
@@ -113,7 +117,10 @@ def recipe_step(config: RunConfig, device: torch.device, recipe: Recipe):
         return naive_step
     cfg, train = config.loss, config.train
     memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
-    vae = DFCVAE(config.model).to(device, memory_format=memory_format)
+    vae = DFCVAE(config.model)
+    if not recipe.one_conv_decoder:
+        layer_by_layer(vae)
+    vae = vae.to(device, memory_format=memory_format)
     network = None
     if cfg.uses_loss_network:
         layers = cfg.layers if recipe.truncate else [*cfg.layers, "relu5_4"]
