@@ -119,7 +119,7 @@ class SquaredErrorMean(torch.autograd.Function):
     ``recon`` alone, in its dtype and layout. ``F.mse_loss`` on fp32 copies gives the same
     value; this reads the bf16 maps once per pass instead of writing and reading fp32 copies of
     them (on CPU, piece by piece through the cache): a bf16 VAE-123 step at 64x64, batch 64, ran
-    1.3-1.5x faster with it than with the copies in two idle runs on AMD Zen 5
+    1.1-1.5x faster with it than with the copies in three idle runs on AMD Zen 5
     (docs/benchmarks.md)."""
 
     @staticmethod
