@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from dfcvae.cli import main
-from dfcvae.cli.analysis_commands import parse_strengths
+from dfcvae.cli.analysis_args import parse_strengths
 from dfcvae.report.images import PADDING
 
 TILE = 32 + PADDING

@@ -135,9 +135,14 @@ def train_demo_classifier(out: Path, plan: DemoPlan, accelerator: str, progress:
         return folder
     say(f"classifier: training {plan.classifier_steps} steps into {folder}")
     config = ClassifierTrainConfig(
-        DataConfig(DATASET), image_size=IMAGE_SIZE, epochs=1000, max_steps=plan.classifier_steps,
-        batch_size=128, seed=plan.seed, accelerator=accelerator,
-    )  # fmt: skip
+        DataConfig(DATASET),
+        image_size=IMAGE_SIZE,
+        epochs=1000,
+        max_steps=plan.classifier_steps,
+        batch_size=128,
+        seed=plan.seed,
+        accelerator=accelerator,
+    )
     return train_classifier(config, folder, force=True, progress=progress)
 
 
@@ -213,10 +218,15 @@ def _run_demo(
     from dfcvae.analysis.pipeline import AnalysisSettings
 
     settings = AnalysisSettings(
-        n_eval=plan.n_eval, n_tsne=plan.n_tsne, limit=plan.svm_limit, edit_attribute="Sneaker",
-        classifier=out / "classifier", device=analysis_device, seed=plan.seed,
+        n_eval=plan.n_eval,
+        n_tsne=plan.n_tsne,
+        limit=plan.svm_limit,
+        edit_attribute="Sneaker",
+        classifier=out / "classifier",
+        device=analysis_device,
+        seed=plan.seed,
         progress=progress,
-    )  # fmt: skip
+    )
     return write_report(out, runs, settings, started)
 
 
@@ -230,8 +240,12 @@ def write_report(
 
     files = out / "report_files"
     results = analyse(runs, settings, known=read_results(files, runs))
-    report = build_report(results, out / "report.html", files,
-                          title="dfcvae demo: PVAE against DFC-VAEs on Fashion-MNIST")  # fmt: skip
+    report = build_report(
+        results,
+        out / "report.html",
+        files,
+        title="dfcvae demo: PVAE against DFC-VAEs on Fashion-MNIST",
+    )
     if results.metrics is None:
         raise DFCVAEError(f"the demo's metrics failed: {results.problems.get('metrics', '')}")
     predictions = {name: run.predictions for name, run in results.runs.items()}

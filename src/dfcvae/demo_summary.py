@@ -18,8 +18,11 @@ def _t_test(metrics: dict[str, Any], metric: str, a: str, b: str) -> dict[str, A
             and {test["a"], test["b"]} == {a, b}
         ):
             sign = 1 if test["a"] == a else -1  # mean_difference is a - b
-            return {"t": sign * test["t"] if test["t"] is not None else None, "p": test["p"],
-                    "mean_difference": sign * test["mean_difference"]}  # fmt: skip
+            return {
+                "t": sign * test["t"] if test["t"] is not None else None,
+                "p": test["p"],
+                "mean_difference": sign * test["mean_difference"],
+            }
     return None
 
 
@@ -28,9 +31,11 @@ def _svm(rows: list[dict[str, Any]] | None) -> dict[str, float | None]:
         return {}
     by_kind = {row["kind"]: row for row in rows}
     multiclass = by_kind.get("multiclass", {})
-    return {"class_accuracy": multiclass.get("accuracy"),
-            "majority_baseline": multiclass.get("majority_baseline"),
-            "one_vs_rest_mean": by_kind.get("mean", {}).get("accuracy")}  # fmt: skip
+    return {
+        "class_accuracy": multiclass.get("accuracy"),
+        "majority_baseline": multiclass.get("majority_baseline"),
+        "one_vs_rest_mean": by_kind.get("mean", {}).get("accuracy"),
+    }
 
 
 def summarise(
@@ -70,8 +75,10 @@ def summarise(
 
 def format_summary(summary: dict[str, Any]) -> str:
     """A few lines for the terminal: is each DFC-VAE sharper than the PVAE, and by how much."""
-    lines = [f"Laplacian variance (sharpness) of {summary['test_images']} test reconstructions; "
-             f"originals {summary['originals_sharpness']:.4f}"]  # fmt: skip
+    lines = [
+        f"Laplacian variance (sharpness) of {summary['test_images']} test reconstructions; "
+        f"originals {summary['originals_sharpness']:.4f}"
+    ]
     for name, m in summary["models"].items():
         line = (
             f"  {name:<15} recon {m['sharpness_reconstructions']:.4f}  "
@@ -93,7 +100,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.append("Linear-SVM class accuracy from latent codes (majority baseline):")
     for name, m in summary["models"].items():
         if m.get("class_accuracy") is not None:
-            lines.append(f"  {name:<15} {100 * m['class_accuracy']:.1f}% "
-                         f"({100 * m['majority_baseline']:.1f}%)")  # fmt: skip
+            lines.append(
+                f"  {name:<15} {100 * m['class_accuracy']:.1f}% "
+                f"({100 * m['majority_baseline']:.1f}%)"
+            )
     lines.append(f"report: {summary['report']}  ({summary['seconds']:.0f} s)")
     return "\n".join(lines)

@@ -21,10 +21,22 @@ MIX_KL_WEIGHT = 0.004
 PRESETS: dict[str, dict[str, Any]] = {
     # Plain VAE with a pixel loss, the paper's baseline: the per-image ELBO (KL averaged over the
     # batch, squared error summed over an image's pixels), alpha = beta = 1.
-    "pvae": {"loss": {"reconstruction": "pixel", "pixel": "sse", "recon_weight": 1.0,
-                      "kl_reduction": "mean"}},
-    "pvae-bce": {"loss": {"reconstruction": "pixel", "pixel": "bce", "recon_weight": 1.0,
-                          "kl_reduction": "mean"}},
+    "pvae": {
+        "loss": {
+            "reconstruction": "pixel",
+            "pixel": "sse",
+            "recon_weight": 1.0,
+            "kl_reduction": "mean",
+        }
+    },
+    "pvae-bce": {
+        "loss": {
+            "reconstruction": "pixel",
+            "pixel": "bce",
+            "recon_weight": 1.0,
+            "kl_reduction": "mean",
+        }
+    },
     # The paper's DFC-VAEs: VGG19 loss network, alpha = 1, beta = 0.5 with the original code's
     # reductions (KL summed over the batch, features on Caffe's 0-255 scale): docs/loss-scale.md.
     "vae-123": {"loss": {"loss_network": "vgg19", "layers": ["relu1_1", "relu2_1", "relu3_1"]}},
@@ -36,12 +48,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": {"loss_network": "mobilenet_v2", "layers": ["block1", "block3", "block6"]}
     },
     # A small classifier trained by `dfcvae train-classifier` as loss network (seed 001).
-    "vae-classifier": {
-        "loss": {"loss_network": "classifier", "layers": list(CLASSIFIER.layers)}
-    },
+    "vae-classifier": {"loss": {"loss_network": "classifier", "layers": list(CLASSIFIER.layers)}},
     # SSIM plus colour loss instead of a feature loss (seed 003); alpha from docs/loss-scale.md.
-    "ssim-colour": {"loss": {"reconstruction": "ssim-colour", "recon_weight": 1.0,
-                             "kl_reduction": "mean", "kl_weight": SSIM_COLOUR_KL_WEIGHT}},
+    "ssim-colour": {
+        "loss": {
+            "reconstruction": "ssim-colour",
+            "recon_weight": 1.0,
+            "kl_reduction": "mean",
+            "kl_weight": SSIM_COLOUR_KL_WEIGHT,
+        }
+    },
     # Pixel plus VGG19 feature loss over five relus (seed 004): 0.5 * (pixel MSE + feature MSE),
     # both per-element means of plain features, plus alpha * KL averaged over the batch.
     "vae-mix": {
@@ -54,7 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "kl_weight": MIX_KL_WEIGHT,
         }
     },
-}  # fmt: skip
+}
 
 
 def config_from_preset(name: str, overrides: dict[str, Any] | None = None) -> RunConfig:

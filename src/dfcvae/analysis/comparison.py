@@ -71,6 +71,13 @@ def t_tests(
     originals = per_image["originals"]["sharpness"]
     for name in names:
         test = paired_t_test(per_image[name]["sharpness_reconstructions"], originals)
-        tests.append({"metric": "sharpness_reconstructions", "a": name, "b": "originals",
-                      "test": "paired", **test})  # fmt: skip
+        tests.append(
+            {
+                "metric": "sharpness_reconstructions",
+                "a": name,
+                "b": "originals",
+                "test": "paired",
+                **test,
+            }
+        )
     return tests

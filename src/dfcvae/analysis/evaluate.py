@@ -84,8 +84,9 @@ def evaluate(
     check_same_data(runs, names)
     indices, originals = choose_images(runs[0], split, n, limit, seed, progress)
     scorers = Scorers.build(runs, names, feature_spaces, classifier, use_lpips)
-    real_features = {name: extract(space, originals, batch_size)
-                     for name, space in scorers.spaces.items()}  # fmt: skip
+    real_features = {
+        name: extract(space, originals, batch_size) for name, space in scorers.spaces.items()
+    }
     per_image = {"originals": {"sharpness": laplacian_variance(originals).tolist()}}
     results: dict[str, dict[str, Any]] = {}
     pairs = list(zip(runs, names, strict=True))

@@ -117,15 +117,18 @@ def decision_path(
     if len(classes) == 2:  # one SVM, as LinearSVC: positive class = the larger value
         path = squared_hinge_path(train_x, np.where(train_y == classes[1], 1.0, -1.0), cs, gram)
         return [[np.where(x @ w > 0, classes[1], classes[0]) for x in others] for w in path]
+    # scores[class][C][split]: the decision values of one-vs-rest SVM `class` at that C.
     scores = [
         [
             [x @ w for x in others]
             for w in squared_hinge_path(train_x, np.where(train_y == k, 1.0, -1.0), cs, gram)
         ]
         for k in classes
-    ]  # fmt: skip  (class, C, split) -> decision values
+    ]
     return [
-        [classes[np.argmax(np.stack([scores[k][i][s] for k in range(len(classes))]), axis=0)]
-         for s in range(len(others))]
+        [
+            classes[np.argmax(np.stack([scores[k][i][s] for k in range(len(classes))]), axis=0)]
+            for s in range(len(others))
+        ]
         for i in range(len(cs))
-    ]  # fmt: skip
+    ]

@@ -31,9 +31,15 @@ from dfcvae.io import read_config
 from dfcvae.run_config import RunConfig
 
 RUN_KINDS = (
-    "reconstruction", "samples", "interpolation", "tsne", "vectors", "edit", "correlation",
+    "reconstruction",
+    "samples",
+    "interpolation",
+    "tsne",
+    "vectors",
+    "edit",
+    "correlation",
     "predictions",
-)  # fmt: skip
+)
 PREFERRED_EDIT = ("Smiling", "Eyeglasses")
 
 
@@ -141,12 +147,22 @@ def analyse(
         results.metrics = metrics
     elif compute:
         opened = [runs.get(name) for name in names]  # a run that does not load stops here
-        results.metrics = attempt(results.problems, "metrics", lambda: evaluate(
-            opened, split=settings.split, n=settings.n_eval,
-            temperature=settings.temperature, feature_spaces=settings.feature_spaces,
-            classifier=settings.classifier, device=settings.device,
-            batch_size=settings.batch_size, seed=settings.seed, progress=settings.progress,
-        ))  # fmt: skip
+        results.metrics = attempt(
+            results.problems,
+            "metrics",
+            lambda: evaluate(
+                opened,
+                split=settings.split,
+                n=settings.n_eval,
+                temperature=settings.temperature,
+                feature_spaces=settings.feature_spaces,
+                classifier=settings.classifier,
+                device=settings.device,
+                batch_size=settings.batch_size,
+                seed=settings.seed,
+                progress=settings.progress,
+            ),
+        )
         results.metrics_fresh = results.metrics is not None
     for name in tqdm(names, desc="report", disable=not settings.progress):
         results.runs[name] = analyse_run(runs, name, results, known, compute)
@@ -204,18 +220,31 @@ def computations(
     common = {"device": s.device, "batch_size": s.batch_size, "seed": s.seed}
     big = {**common, "batch_size": max(s.batch_size, 256)}
     return {
-        "reconstruction": lambda: reconstruct(run(), s.split, s.n_grid, progress=s.progress,
-                                              **common),
+        "reconstruction": lambda: reconstruct(
+            run(), s.split, s.n_grid, progress=s.progress, **common
+        ),
         "samples": lambda: sample(run(), s.n_grid, s.temperature, **common),
-        "interpolation": lambda: interpolate(run(), steps=s.steps, rows=s.rows, split=s.split,
-                                             temperature=s.temperature, **common),
-        "tsne": lambda: tsne(run(), s.split, s.n_tsne, perplexity=s.perplexity,
-                             progress=s.progress, **common),
-        "vectors": lambda: attribute_vectors(run(), limit=s.limit, device=s.device,
-                                             batch_size=big["batch_size"], progress=s.progress),
-        "edit": lambda: edit(run(), results.edit_attribute, s.strengths, min(s.n_grid, 8),
-                             vectors=out.vectors, split=s.split, progress=s.progress, **common),
+        "interpolation": lambda: interpolate(
+            run(), steps=s.steps, rows=s.rows, split=s.split, temperature=s.temperature, **common
+        ),
+        "tsne": lambda: tsne(
+            run(), s.split, s.n_tsne, perplexity=s.perplexity, progress=s.progress, **common
+        ),
+        "vectors": lambda: attribute_vectors(
+            run(), limit=s.limit, device=s.device, batch_size=big["batch_size"], progress=s.progress
+        ),
+        "edit": lambda: edit(
+            run(),
+            results.edit_attribute,
+            s.strengths,
+            min(s.n_grid, 8),
+            vectors=out.vectors,
+            split=s.split,
+            progress=s.progress,
+            **common,
+        ),
         "correlation": lambda: attribute_correlation(out.vectors),
-        "predictions": lambda: prediction_rows(predict_attributes(
-            run(), limit=s.limit, progress=s.progress, **big)),
-    }  # fmt: skip
+        "predictions": lambda: prediction_rows(
+            predict_attributes(run(), limit=s.limit, progress=s.progress, **big)
+        ),
+    }

@@ -76,8 +76,12 @@ class LinearSVMs:
         """
         baseline = majority_baseline(train_y, test_y)
         if np.unique(train_y).size < 2:
-            return {"accuracy": baseline, "C": None, "valid_accuracy": None,
-                    "majority_baseline": baseline}  # fmt: skip
+            return {
+                "accuracy": baseline,
+                "C": None,
+                "valid_accuracy": None,
+                "majority_baseline": baseline,
+            }
         # Matrix-vector products of 100-d codes: one BLAS thread does them as fast as several,
         # without the threads' spinning (3-5x the CPU time on a busy 2-core machine).
         with threadpool_limits(limits=1, user_api="blas"):
@@ -108,8 +112,12 @@ def linear_svm_accuracy(
     and deterministic."""
     if np.unique(train_y).size < 2:
         baseline = majority_baseline(train_y, test_y)
-        return {"accuracy": baseline, "C": None, "valid_accuracy": None,
-                "majority_baseline": baseline}  # fmt: skip
+        return {
+            "accuracy": baseline,
+            "C": None,
+            "valid_accuracy": None,
+            "majority_baseline": baseline,
+        }
     return LinearSVMs(train_x, valid_x, test_x).accuracy(train_y, valid_y, test_y, cs)
 
 
@@ -144,13 +152,25 @@ def prediction_rows(result: AttributePrediction) -> list[dict[str, Any]]:
     mean, the multi-class result and the paper's reference, each with ``kind``, ``attribute``,
     ``accuracy`` and, where it has one, ``majority_baseline``, ``C`` and ``valid_accuracy``."""
     rows: list[dict[str, Any]] = [{"kind": "attribute", **row} for row in result.rows]
-    rows.append({"kind": "mean", "attribute": "mean", "accuracy": result.mean_accuracy,
-                 "majority_baseline": result.mean_majority_baseline})  # fmt: skip
+    rows.append(
+        {
+            "kind": "mean",
+            "attribute": "mean",
+            "accuracy": result.mean_accuracy,
+            "majority_baseline": result.mean_majority_baseline,
+        }
+    )
     if result.multiclass is not None:
-        rows.append({"kind": "multiclass", "attribute": "multi-class (one-vs-rest)",
-                     **result.multiclass})  # fmt: skip
-    rows.append({"kind": "reference", "attribute": "paper mean (CelebA, 40 attributes)",
-                 "accuracy": result.reference_mean})  # fmt: skip
+        rows.append(
+            {"kind": "multiclass", "attribute": "multi-class (one-vs-rest)", **result.multiclass}
+        )
+    rows.append(
+        {
+            "kind": "reference",
+            "attribute": "paper mean (CelebA, 40 attributes)",
+            "accuracy": result.reference_mean,
+        }
+    )
     return rows
 
 
@@ -198,9 +218,11 @@ def predict_attributes(
     multiclass = None
     if train_set.label_kind == "class":
         multiclass = svms.accuracy(
-            np.asarray(train_set.labels), np.asarray(valid_set.labels),
-            np.asarray(test_set.labels), cs,
-        )  # fmt: skip
+            np.asarray(train_set.labels),
+            np.asarray(valid_set.labels),
+            np.asarray(test_set.labels),
+            cs,
+        )
     return AttributePrediction(
         dataset=run.config.data.dataset,
         rows=rows,

@@ -10,11 +10,25 @@ import warnings
 from collections.abc import Iterator
 from typing import NoReturn
 
-from dfcvae.cli import analysis_commands, demo_commands, explore_commands, train_commands
+from dfcvae.cli import (
+    attribute_commands,
+    demo_commands,
+    evaluation_commands,
+    explore_commands,
+    grid_commands,
+    train_commands,
+)
 from dfcvae.cli.options import check_counts
 from dfcvae.errors import DFCVAEError
 
-COMMAND_MODULES = [train_commands, analysis_commands, demo_commands, explore_commands]
+COMMAND_MODULES = [
+    train_commands,
+    grid_commands,
+    attribute_commands,
+    evaluation_commands,
+    demo_commands,
+    explore_commands,
+]
 AFTER_INTERRUPT = {
     "demo": "run the same command again to resume: finished stages are kept",
     "train": "add --resume to the same command to continue from the last checkpoint",

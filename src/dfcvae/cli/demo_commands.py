@@ -11,9 +11,13 @@ from dfcvae.demo_summary import format_summary
 
 def cmd_demo(args: argparse.Namespace) -> None:
     summary = run_demo(
-        args.out, quick=args.quick, steps=args.steps, device=args.device, force=args.force,
+        args.out,
+        quick=args.quick,
+        steps=args.steps,
+        device=args.device,
+        force=args.force,
         progress=not args.quiet,
-    )  # fmt: skip
+    )
     print(format_summary(summary))
     print(f"explore the three models in a browser: {explore_command(args.out)}")
 
@@ -24,8 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
     p.add_argument("--quick", action="store_true", help="a smoke run of about two minutes")
-    add_count(p, "--steps", high=MAX_DEMO_STEPS,
-              help="training steps per model (longer runs on a GPU)")  # fmt: skip
+    add_count(
+        p, "--steps", high=MAX_DEMO_STEPS, help="training steps per model (longer runs on a GPU)"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--force", action="store_true", help="start over in an existing --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

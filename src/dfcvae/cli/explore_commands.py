@@ -10,8 +10,7 @@ from dfcvae.cli.options import MAX_PORT, add_count
 def cmd_explore(args: argparse.Namespace) -> None:
     from dfcvae.explore import serve
 
-    serve(args.runs, host=args.host, port=args.port, device=args.device,
-          progress=not args.quiet)  # fmt: skip
+    serve(args.runs, host=args.host, port=args.port, device=args.device, progress=not args.quiet)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -23,8 +22,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "docs/explore.md). Binds 127.0.0.1 unless --host says otherwise.",
     )
     p.add_argument("runs", metavar="RUN", nargs="+", help="run directories made by `dfcvae train`")
-    add_count(p, "--port", default=8765, low=0, high=MAX_PORT,
-              help="default 8765; 0 picks a free port")  # fmt: skip
+    add_count(
+        p, "--port", default=8765, low=0, high=MAX_PORT, help="default 8765; 0 picks a free port"
+    )
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bars at start")

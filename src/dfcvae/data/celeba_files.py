@@ -148,9 +148,13 @@ def _parse_values(lines: list[str], separator: str | None) -> np.ndarray | None:
         return np.zeros((0, len(ATTRIBUTE_NAMES)), np.int8)
     try:
         table = np.loadtxt(
-            lines, dtype=np.int8, delimiter=separator, comments=None, ndmin=2,
+            lines,
+            dtype=np.int8,
+            delimiter=separator,
+            comments=None,
+            ndmin=2,
             converters={0: lambda _: 0},
-        )  # fmt: skip
+        )
     except ValueError:
         return None
     values = table[:, 1:]

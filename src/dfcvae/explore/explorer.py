@@ -83,8 +83,10 @@ def cached_attribute_vectors(run: Run, progress: bool = True) -> dict[str, torch
                 return vectors
             warnings.warn(f"{path}: made for another latent size; computing again", stacklevel=2)
     if progress:
-        print(f"{run.name}: attribute vectors over the train split, once; they are kept in {path}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{run.name}: attribute vectors over the train split, once; they are kept in {path}",
+            file=sys.stderr,
+        )
     try:
         vectors = attribute_vectors(run, device=str(run.device), progress=progress)
     except MissingLabelsError as error:

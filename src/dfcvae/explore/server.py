@@ -120,8 +120,11 @@ class Handler(BaseHTTPRequestHandler):
         if not self.check_host():
             return
         path = self.path.split("?", 1)[0]
-        routes = {"/api/upload": self.upload, "/api/render": self.render,
-                  "/api/samples": self.samples}  # fmt: skip
+        routes = {
+            "/api/upload": self.upload,
+            "/api/render": self.render,
+            "/api/samples": self.samples,
+        }
         if path not in routes:
             return self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {path}"})
         limit = self.server.explorer.max_bytes if path == "/api/upload" else MAX_JSON_BYTES
@@ -238,7 +241,7 @@ class ExploreServer(ThreadingHTTPServer):
                     "attributes": list(vectors),
                 }
                 for name, run, vectors in zip(explorer.names, explorer.runs, explorer.vectors)
-            ],  # fmt: skip
+            ],
             "attributes": explorer.attributes,
             "thumbnails": explorer.thumbnails,
             "max_bytes": explorer.max_bytes,
@@ -276,20 +279,28 @@ def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 8765) -
 
 
 def serve(
-    runs: Sequence[RunLike], host: str = "127.0.0.1", port: int = 8765, device: str = "cpu",
-    *, progress: bool = True,
-) -> None:  # fmt: skip
+    runs: Sequence[RunLike],
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    device: str = "cpu",
+    *,
+    progress: bool = True,
+) -> None:
     """Serve the page for ``runs`` until Ctrl-C; prints the URL. Binds loopback by default."""
     explorer = Explorer(runs, device, progress=progress)
     try:
         server = make_server(explorer, host, port)
         with server:
             if not server.loopback:
-                print(f"dfcvae explore: warning: listening on {host}, not loopback: anyone who "
-                      "can reach this machine can use the page and upload to it",
-                      file=sys.stderr)  # fmt: skip
-            print(f"dfcvae explore: {len(explorer.runs)} run(s) at {server.url} (Ctrl-C stops)",
-                  flush=True)  # fmt: skip
+                print(
+                    f"dfcvae explore: warning: listening on {host}, not loopback: anyone who "
+                    "can reach this machine can use the page and upload to it",
+                    file=sys.stderr,
+                )
+            print(
+                f"dfcvae explore: {len(explorer.runs)} run(s) at {server.url} (Ctrl-C stops)",
+                flush=True,
+            )
             try:
                 server.serve_forever()
             except KeyboardInterrupt:

@@ -45,12 +45,18 @@ class SmallClassifier(nn.Module):
         self.config = config
         w1, w2, w3 = config.widths
         self.features = nn.Sequential(
-            nn.Conv2d(config.channels, w1, 3, padding=1), nn.BatchNorm2d(w1), nn.ReLU(inplace=True),
+            nn.Conv2d(config.channels, w1, 3, padding=1),
+            nn.BatchNorm2d(w1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
-            nn.Conv2d(w1, w2, 3, padding=1), nn.BatchNorm2d(w2), nn.ReLU(inplace=True),
+            nn.Conv2d(w1, w2, 3, padding=1),
+            nn.BatchNorm2d(w2),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
-            nn.Conv2d(w2, w3, 3, padding=1), nn.BatchNorm2d(w3), nn.ReLU(inplace=True),
-        )  # fmt: skip
+            nn.Conv2d(w2, w3, 3, padding=1),
+            nn.BatchNorm2d(w3),
+            nn.ReLU(inplace=True),
+        )
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),

@@ -55,9 +55,14 @@ def build_report(
     """
     results_dir = Path(results_dir) if results_dir else default_results_dir(out_html)
     names = results.names
-    data = ReportData(title=title, names=names, run_dirs=results.run_dirs,
-                      configs=results.configs, metrics=results.metrics,
-                      problems={"": dict(results.problems)})  # fmt: skip
+    data = ReportData(
+        title=title,
+        names=names,
+        run_dirs=results.run_dirs,
+        configs=results.configs,
+        metrics=results.metrics,
+        problems={"": dict(results.problems)},
+    )
     data.settings = page_settings(results)
     if results.metrics_fresh:
         write_metrics(results_dir, results.metrics)
@@ -84,8 +89,12 @@ def build_report(
 def page_settings(results: AnalysisResults) -> dict[str, Any]:
     """The settings named under the page's title."""
     s = results.settings
-    settings = {"split": s.split, "seed": s.seed, "temperature": s.temperature,
-                "strengths": ", ".join(f"{v:g}" for v in s.strengths)}  # fmt: skip
+    settings = {
+        "split": s.split,
+        "seed": s.seed,
+        "temperature": s.temperature,
+        "strengths": ", ".join(f"{v:g}" for v in s.strengths),
+    }
     if results.edit_attribute is not None and any(
         run.vectors is not None for run in results.runs.values()
     ):

@@ -47,8 +47,7 @@ def loss_curves_figure(logs: Mapping[str, Mapping[str, Sequence[tuple[int, float
             valid = series.get(f"val/{term}")
             if valid:
                 steps, values = zip(*valid, strict=True)
-                axis.plot(steps, values, "o", color=colour, markersize=4,
-                          label=f"{name} (valid)")  # fmt: skip
+                axis.plot(steps, values, "o", color=colour, markersize=4, label=f"{name} (valid)")
         axis.set_title(title)
         axis.set_xlabel("step")
         if axis.has_data() and all(v > 0 for line in axis.get_lines() for v in line.get_ydata()):
@@ -74,8 +73,14 @@ def tsne_figure(
         for index, name in enumerate(value_names):
             mask = values == index
             if mask.any():
-                axis.scatter(points[mask, 0], points[mask, 1], s=6, alpha=0.8,
-                             color=cmap(index % cmap.N), label=name)  # fmt: skip
+                axis.scatter(
+                    points[mask, 0],
+                    points[mask, 1],
+                    s=6,
+                    alpha=0.8,
+                    color=cmap(index % cmap.N),
+                    label=name,
+                )
         axis.legend(fontsize=6, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
     axis.set_title(title)
     axis.set_xticks([])

@@ -21,17 +21,31 @@ from dfcvae.report.markup import (
 
 # Sections of run images, in page order: (kind, title, caption).
 IMAGE_SECTIONS = (
-    ("reconstruction", "Reconstructions", "Test images (odd rows) and their reconstructions "
-     "decoded from mu (even rows), the same images for every run (Fig. 4)."),
+    (
+        "reconstruction",
+        "Reconstructions",
+        "Test images (odd rows) and their reconstructions "
+        "decoded from mu (even rows), the same images for every run (Fig. 4).",
+    ),
     ("samples", "Samples", "Decoded from z ~ N(0, T²I) with the same z for every run (Fig. 3)."),
-    ("interpolation", "Interpolations", "Each row decodes (1 − α)·z_left + α·z_right from α = 0 "
-     "to 1 (Fig. 5)."),
-    ("edit", "Attribute editing", "First column: the input; then mu + s·(attribute vector) "
-     "for each strength s, as in \"adding a smile\"."),
+    (
+        "interpolation",
+        "Interpolations",
+        "Each row decodes (1 − α)·z_left + α·z_right from α = 0 to 1 (Fig. 5).",
+    ),
+    (
+        "edit",
+        "Attribute editing",
+        "First column: the input; then mu + s·(attribute vector) "
+        'for each strength s, as in "adding a smile".',
+    ),
     ("tsne", "t-SNE of latent codes", "mu of test images embedded in 2-D."),
-    ("correlation", "Attribute-vector correlation", "Cosine similarity of the attribute "
-     "vectors, as in the paper's correlation figure."),
-)  # fmt: skip
+    (
+        "correlation",
+        "Attribute-vector correlation",
+        "Cosine similarity of the attribute vectors, as in the paper's correlation figure.",
+    ),
+)
 
 
 def mean_accuracy(rows: list[dict[str, Any]] | None) -> float | None:
@@ -47,11 +61,13 @@ def glance_section(data: ReportData) -> str:
     runs = metrics["runs"]
     columns: list[tuple[str, str, list[float | None]]] = []
     for key, label, better in (
-        ("mse", "MSE ↓", "lower"), ("psnr", "PSNR dB ↑", "higher"), ("ssim", "SSIM ↑", "higher"),
+        ("mse", "MSE ↓", "lower"),
+        ("psnr", "PSNR dB ↑", "higher"),
+        ("ssim", "SSIM ↑", "higher"),
         ("lpips", "LPIPS ↓", "lower"),
         ("sharpness_reconstructions", "sharpness of reconstructions ↑", "higher"),
         ("sharpness_samples", "sharpness of samples ↑", "higher"),
-    ):  # fmt: skip
+    ):
         values = [runs.get(name, {}).get(key, {}).get("mean") for name in data.names]
         if any(v is not None for v in values):
             columns.append((label, better, values))
@@ -148,12 +164,12 @@ def metric_rows(data: ReportData) -> list[str]:
         values = [runs.get(name, {}).get(key, {}) for name in data.names]
         cell_html = [
             c.replace("</td>", f" <small>± {fmt(v.get('std'), 2)}</small></td>")
-            for c, v in zip(cells([v.get("mean") for v in values], info["better"]), values,
-                            strict=True)
-        ]  # fmt: skip
+            for c, v in zip(
+                cells([v.get("mean") for v in values], info["better"]), values, strict=True
+            )
+        ]
         better = f" ({info['better']} is better)" if info["better"] in ("higher", "lower") else ""
-        rows.append(f"<tr><td>{escape(info['description'])}{better}</td>"
-                    f"{''.join(cell_html)}</tr>")  # fmt: skip
+        rows.append(f"<tr><td>{escape(info['description'])}{better}</td>{''.join(cell_html)}</tr>")
     return rows
 
 
@@ -166,10 +182,12 @@ def active_units_rows(data: ReportData) -> list[str]:
     return [
         f"<tr><td>active latent units: Cov<sub>x</sub>(E[z|x]) &gt; "
         f"{data.metrics.get('active_threshold', 0.01)} (0 means KL collapse)</td>"
-        + "".join(f"<td>{fmt(a, 4)} <small>of {fmt(d, 4)}</small></td>"
-                  for a, d in zip(active, dims, strict=True))
+        + "".join(
+            f"<td>{fmt(a, 4)} <small>of {fmt(d, 4)}</small></td>"
+            for a, d in zip(active, dims, strict=True)
+        )
         + "</tr>"
-    ]  # fmt: skip
+    ]
 
 
 def frechet_rows(data: ReportData) -> list[str]:

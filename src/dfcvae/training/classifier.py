@@ -37,8 +37,11 @@ class ClassifierModule(L.LightningModule):
         logits = self.model(x)
         loss = F.cross_entropy(logits, y)
         accuracy = (logits.argmax(1) == y).float().mean()
-        self.log_dict({f"{stage}/loss": loss, f"{stage}/accuracy": accuracy},
-                      prog_bar=True, batch_size=x.shape[0])  # fmt: skip
+        self.log_dict(
+            {f"{stage}/loss": loss, f"{stage}/accuracy": accuracy},
+            prog_bar=True,
+            batch_size=x.shape[0],
+        )
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -77,8 +80,11 @@ def train_classifier(
         image_size=config.image_size,
     )
     module = ClassifierModule(network, config.lr)
-    loader = dict(batch_size=config.batch_size, num_workers=config.data.num_workers,
-                  persistent_workers=config.data.num_workers > 0)  # fmt: skip
+    loader = dict(
+        batch_size=config.batch_size,
+        num_workers=config.data.num_workers,
+        persistent_workers=config.data.num_workers > 0,
+    )
     trainer = classifier_trainer(config, out, progress)
     with interruptible(trainer):
         trainer.fit(
@@ -89,8 +95,10 @@ def train_classifier(
         (result,) = trainer.test(module, DataLoader(test_set, **loader), verbose=progress)
     write_tensors(out / WEIGHTS_FILE, module.model.state_dict())
     write_json(out / "config.json", classifier_config_dict(network))
-    write_json(out / "metrics.json", {"test_accuracy": result["test/accuracy"],
-                                      "test_loss": result["test/loss"]})  # fmt: skip
+    write_json(
+        out / "metrics.json",
+        {"test_accuracy": result["test/accuracy"], "test_loss": result["test/loss"]},
+    )
     return out
 
 

@@ -80,8 +80,15 @@ class DFCVAEModule(L.LightningModule):
         self.log_dict(
             logs, on_step=on_step, on_epoch=True, batch_size=x.shape[0], sync_dist=not on_step
         )
-        self.log(f"{stage}/total", terms.total, prog_bar=True, on_step=on_step, on_epoch=True,
-                 batch_size=x.shape[0], sync_dist=not on_step)  # fmt: skip
+        self.log(
+            f"{stage}/total",
+            terms.total,
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=x.shape[0],
+            sync_dist=not on_step,
+        )
         if stage == "train":
             self.log("train/kl_weight", terms.kl_weight, on_step=True, on_epoch=False)
         return terms

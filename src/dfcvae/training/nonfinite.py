@@ -57,8 +57,10 @@ class NonFiniteGuard:
 
     def loss(self, step: int, total: torch.Tensor, kl: torch.Tensor, reconstruction: torch.Tensor):
         """After the training step's forward pass: note the loss terms, flag a non-finite loss."""
-        values = [t.detach().to(self.device, torch.float64).reshape(1) for t in (total, kl,
-                  reconstruction)]  # fmt: skip
+        values = [
+            t.detach().to(self.device, torch.float64).reshape(1)
+            for t in (total, kl, reconstruction)
+        ]
         step_tensor = torch.full((1,), float(step), dtype=torch.float64, device=self.device)
         self._terms = torch.cat([step_tensor, *values])
         self._record(self.bad_loss, ~torch.isfinite(self._terms[1]))

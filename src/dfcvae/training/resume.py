@@ -201,9 +201,15 @@ class ResumableSampler(DistributedSampler):
         epoch a resumed run goes on with is set here too."""
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         sampler = cls(
-            dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True,
-            current_epoch=(lambda: trainer.current_epoch) if trainer else None, flips=flips,
-        )  # fmt: skip
+            dataset,
+            num_replicas=world,
+            rank=rank,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+            current_epoch=(lambda: trainer.current_epoch) if trainer else None,
+            flips=flips,
+        )
         if trainer is not None:
             sampler.set_epoch(trainer.fit_loop.epoch_progress.current.processed)
         return sampler
