@@ -4,7 +4,16 @@ written, mid-epoch included.
 
 Everything here that reads or rewrites Lightning's loop state is written against Lightning 2.6
 (the range pinned in pyproject.toml); tests/test_lightning_internals.py fails, naming what
-moved, when a Lightning release changes it.
+moved, when a Lightning release changes it. What each piece works around upstream:
+
+- ``ResumableLoader``: Lightning resumes a mid-epoch checkpoint exactly only for a loader with
+  ``state_dict``/``load_state_dict``, and warns otherwise (Lightning-AI/pytorch-lightning#18780,
+  #19764).
+- ``ResumableSampler.for_trainer``: the sampler's epoch is set only after the first iterator of
+  a resumed fit is made, so that pass would replay epoch 0's order (#21938, open for 2.6).
+- ``ExactResume``: the epoch counters restored after a checkpoint written at an epoch's end, or
+  as ``max_steps`` stops a run, are one off; no upstream issue was found for it, and
+  ``test_a_resumed_run_trains_on_the_batches_an_uninterrupted_one_would`` fails when it moves.
 
 Faults (docs/reliability.md): checkpoints are written to a temporary file in their folder and
 renamed into place, and read with ``weights_only=True``; ``--resume`` takes the newest readable
