@@ -173,6 +173,47 @@ def test_class_labels_file(tmp_path: Path) -> None:
     assert dataset[0][1].dtype == torch.int64 and dataset[0][1].shape == ()
 
 
+def pets_folder(tmp_path: Path, n: int = 4) -> tuple[Path, list[str]]:
+    root = tmp_path / "pets"
+    root.mkdir()
+    names = [name_in_split(f"pet{i}", ".png") for i in range(n)]
+    for i, name in enumerate(names):
+        Image.new("RGB", (10, 10), (40 * i, 0, 0)).save(root / name)
+    return root, names
+
+
+@pytest.mark.parametrize("header", ["filename,label", "image_id,class", "File,Label"])
+def test_any_header_naming_no_image_is_a_header(tmp_path: Path, header: str) -> None:
+    root, names = pets_folder(tmp_path)
+    rows = [header] + [f"{name},{'cat' if i % 2 else 'dog'}" for i, name in enumerate(names)]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    dataset = _build(root, tmp_path, labels_file=tmp_path / "labels.csv", image_size=8)
+    assert dataset.label_kind == "class" and dataset.label_names == ["cat", "dog"]
+
+
+def test_rows_naming_missing_files_are_counted_and_named(tmp_path: Path) -> None:
+    root, names = pets_folder(tmp_path)
+    rows = [f"{name},cat" for name in names] + ["gone/lost.png,dog", "away.jpg,dog"]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    with pytest.warns(SkippedFilesWarning, match=r"2 row\(s\) of labels.csv .*\(away.jpg, gone"):
+        dataset = _build(root, tmp_path, labels_file=tmp_path / "labels.csv", image_size=8)
+    assert dataset.label_names == ["cat", "dog"] and len(dataset) == len(names)
+
+
+def test_a_labels_file_naming_no_image_of_the_folder_is_a_data_error(tmp_path: Path) -> None:
+    root, names = pets_folder(tmp_path)
+    (tmp_path / "labels.csv").write_text("elsewhere/a.png,cat\nelsewhere/b.png,dog\n")
+    with pytest.raises(DataError, match=r"none of the 2 rows of .*labels.csv names an image"):
+        _build(root, tmp_path, labels_file=tmp_path / "labels.csv", image_size=8)
+
+
+def test_a_second_header_line_is_a_data_error_naming_its_line(tmp_path: Path) -> None:
+    root, names = pets_folder(tmp_path)
+    (tmp_path / "labels.csv").write_text(f"path,label\n{names[0]},cat\npath,label\n")
+    with pytest.raises(DataError, match=r"labels.csv line 3: 'path' is not an image file name"):
+        _build(root, tmp_path, labels_file=tmp_path / "labels.csv", image_size=8)
+
+
 def test_attribute_labels_file_accepts_minus_one(tmp_path: Path) -> None:
     root = tmp_path / "faces"
     (root / "a").mkdir(parents=True)

@@ -26,7 +26,11 @@ class DataConfig:
         None, flag="--data-root", help="data folder (CelebA layout, image folder, download dir)"
     )
     crop: str = option("default", choices=("default", "original", "none"), help="CelebA crop")
-    labels_file: str | None = option(None, help="CSV labels for --dataset folder")
+    labels_file: str | None = option(
+        None,
+        help="CSV of labels for --dataset folder: 'path,label' rows (classes) or a header "
+        "'path,attr1,...' and 0/1 rows (attributes); paths relative to --data-root",
+    )
     cache_dir: str | None = option(
         None, help="preprocessed cache (default $DFCVAE_CACHE or ~/.cache)"
     )

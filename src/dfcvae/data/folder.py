@@ -3,9 +3,10 @@
 Image files: suffixes jpg, jpeg, png, bmp, gif, webp, tif, tiff (any case), sorted by their
 relative path so the order never depends on the file system. Splits are 80/10/10 by a hash of
 the relative path (see ``splits.folder_split``). With a labels file (see ``labels_csv``) only
-the listed files are used: images without a row are left out with a warning, and listed files
-that are missing are skipped like unreadable ones. Preprocessing: the central square, resized
-(``crop="default"``), or the whole image squashed to a square (``crop="none"``).
+the images both on disk and listed are used: images without a row, and rows naming files that
+are not in the folder, are left out with a warning that counts and names them. Preprocessing:
+the central square, resized (``crop="default"``), or the whole image squashed to a square
+(``crop="none"``).
 """
 
 from __future__ import annotations
@@ -48,15 +49,7 @@ def folder_source(
         relative = [path.relative_to(root).as_posix() for path in files]
         labels = read_labels_file(labels_file) if labels_file is not None else None
         if labels is not None:
-            unlabelled = len(set(relative) - labels.rows.keys())
-            if unlabelled:
-                warnings.warn(
-                    f"{unlabelled} image(s) in {root} have no row in {labels_file.name} and are "
-                    "left out",
-                    SkippedFilesWarning,
-                    stacklevel=4,
-                )
-            relative = sorted(labels.rows)
+            relative = listed_images(relative, labels, root, labels_file)
         names = [name for name in relative if folder_split(name) == split]
         if not names:
             raise DataError(
@@ -73,6 +66,30 @@ def folder_source(
         )
 
     return Source(fingerprint=fingerprint, read=read, flip=True, where=str(root))
+
+
+def listed_images(
+    relative: list[str], labels: FolderLabels, root: Path, labels_file: Path
+) -> list[str]:
+    """The images of ``relative`` that ``labels`` lists, sorted; a warning counts and names the
+    images without a row and the rows naming files that are not in ``root``."""
+    on_disk = set(relative)
+    used = sorted(on_disk & labels.rows.keys())
+    if not used:
+        raise DataError(
+            f"none of the {len(labels.rows)} rows of {labels_file} names an image in {root}; "
+            "paths in the labels file are relative to --data-root"
+        )
+    unlabelled = sorted(on_disk - labels.rows.keys())
+    missing = sorted(labels.rows.keys() - on_disk)
+    for names, what in (
+        (unlabelled, f"image(s) in {root} have no row in {labels_file.name} and are left out"),
+        (missing, f"row(s) of {labels_file.name} name files that are not in {root}"),
+    ):
+        if names:
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            warnings.warn(f"{len(names)} {what} ({shown})", SkippedFilesWarning, stacklevel=5)
+    return used
 
 
 def _label_array(labels: FolderLabels, names: list[str]) -> np.ndarray:

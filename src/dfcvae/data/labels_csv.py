@@ -1,13 +1,19 @@
 """The optional labels file of the folder dataset (CSV, paths relative to the folder).
 
-Two kinds, told apart by the first line:
+Each row names one image by its path relative to the folder (``cat/001.jpg``). The first line
+is a header when its first cell is not an image file name (no image suffix such as ``.jpg``),
+whatever it says (``path``, ``filename``, ``image_id``...). Two kinds, told apart by the header:
 
-- classes: ``path,label`` rows, where label is a class name; an optional header line
-  ``path,label`` (or ``path,class``). Class indices follow the sorted class names (numerically
-  when all names are integers).
-- attributes: a header ``path,attr1,attr2,...`` (first cell ``path``) and 0/1 or -1/1 values;
-  -1 and 0 both mean "absent". A header ``path,smiling`` with one attribute is attributes too;
-  only ``label`` and ``class`` as the single column name mean classes.
+- classes: ``path,label`` rows, where label is a class name; an optional header whose second
+  column is ``label`` or ``class`` (``filename,label``). Class indices follow the sorted class
+  names (numerically when all names are integers).
+- attributes: a header ``path,attr1,attr2,...`` and 0/1 or -1/1 values; -1 and 0 both mean
+  "absent". A header ``path,smiling`` with one attribute is attributes too; only ``label`` and
+  ``class`` as the single column name mean classes.
+
+The folder dataset uses the images that are both on disk and listed: images without a row, and
+rows naming files that are not in the folder, are left out with a warning that counts them and
+names a few (``folder.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .errors import DataError
+from .images import IMAGE_SUFFIXES
 
 _CLASS_COLUMNS = ("label", "class")
 
@@ -42,7 +49,7 @@ def read_labels_file(path: Path) -> FolderLabels:
     lines = [(number, row) for number, row in lines if any(row)]
     if not lines:
         raise DataError(f"labels file {path} is empty; expected 'path,label' rows")
-    header = lines[0][1] if lines[0][1][0].lower() == "path" else None
+    header = lines[0][1] if not is_image_name(lines[0][1][0]) else None
     body = lines[1:] if header else lines
     if header is not None and (len(header) > 2 or header[1].lower() not in _CLASS_COLUMNS):
         return _attributes(path, header[1:], body)
@@ -52,6 +59,11 @@ def read_labels_file(path: Path) -> FolderLabels:
             "'path,attr1,attr2,...'"
         )
     return _classes(path, body)
+
+
+def is_image_name(cell: str) -> bool:
+    """Whether a CSV cell names an image file (by its suffix), as every data row must."""
+    return PurePosixPath(cell.replace("\\", "/")).suffix.lower() in IMAGE_SUFFIXES
 
 
 def _classes(path: Path, body: list[tuple[int, list[str]]]) -> FolderLabels:
@@ -84,6 +96,12 @@ def _attributes(path: Path, names: list[str], body: list[tuple[int, list[str]]])
 
 def _add(table: dict, path: Path, number: int, file: str, value: object) -> None:
     key = normalise(file)
+    if not is_image_name(key):
+        suffixes = ", ".join(sorted(suffix[1:] for suffix in IMAGE_SUFFIXES))
+        raise DataError(
+            f"{path.name} line {number}: {file!r} is not an image file name ({suffixes}); "
+            "only the first line may be a header"
+        )
     if key.startswith("/") or ".." in key.split("/"):
         raise DataError(f"{path.name} line {number}: {file} must be relative to the image folder")
     if key in table:
