@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from dfcvae.config import MAX_STEPS, check_bounds, option
+from dfcvae.config import MAX_STEPS, check_fields, option
 from dfcvae.errors import ConfigError
 from dfcvae.loss_networks import check_layers
 
@@ -37,24 +36,28 @@ class LossConfig:
     layers: list[str] = option(
         help="e.g. relu1_1,relu2_1,relu3_1", factory=lambda: ["relu1_1", "relu2_1", "relu3_1"]
     )
-    layer_weights: list[float] = field(default_factory=list)
+    layer_weights: list[float] = option(cli=False, factory=list, at_least=0)
     loss_weights: str | None = option(
         None, help="weights file, classifier folder, or 'random' (timing)"
     )
-    loss_input_size: int | None = None
-    kl_weight: float = option(1.0, help="alpha (the preset's; 1 in the paper's)")
+    loss_input_size: int | None = option(None, cli=False, at_least=32, at_most=1024)
+    kl_weight: float = option(1.0, help="alpha (the preset's; 1 in the paper's)", at_least=0)
     kl_reduction: str = option(
         "sum",
         choices=KL_REDUCTIONS,
         help="KL averaged or summed over the batch (docs/loss-scale.md)",
     )
     feature_scale: float | None = option(
-        None, help="multiplies the loss network's features (default: the network's own)"
+        None,
+        help="multiplies the loss network's features (default: the network's own)",
+        above=0,
     )
-    recon_weight: float = option(0.5, help="beta (0.5 for feature losses)")
-    pixel_weight: float = 1.0
-    colour_weight: float = 1.0
-    kl_warmup_steps: int = option(0, help="ramp alpha from 0 over N steps", max=MAX_STEPS)
+    recon_weight: float = option(0.5, help="beta (0.5 for feature losses)", at_least=0)
+    pixel_weight: float = option(1.0, cli=False, at_least=0)
+    colour_weight: float = option(1.0, cli=False, at_least=0)
+    kl_warmup_steps: int = option(
+        0, help="ramp alpha from 0 over N steps", at_least=0, at_most=MAX_STEPS
+    )
 
     @property
     def uses_loss_network(self) -> bool:
@@ -72,27 +75,11 @@ class LossConfig:
             raise ConfigError(
                 f"loss.kl_reduction={self.kl_reduction!r}: choose one of {', '.join(KL_REDUCTIONS)}"
             )
-        if self.feature_scale is not None and not (
-            math.isfinite(self.feature_scale) and self.feature_scale > 0
-        ):
-            raise ConfigError(f"loss.feature_scale={self.feature_scale}: must be a number > 0")
-        for name in ("kl_weight", "recon_weight", "pixel_weight", "colour_weight"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"loss.{name}={value}: must be a finite number >= 0")
-        if self.kl_warmup_steps < 0:
-            raise ConfigError(f"--kl-warmup-steps {self.kl_warmup_steps}: must be >= 0")
-        if self.loss_input_size is not None and not 32 <= self.loss_input_size <= 1024:
-            raise ConfigError(
-                f"loss.loss_input_size={self.loss_input_size}: must lie in 32..1024 pixels"
-            )
-        if any(not math.isfinite(w) or w < 0 for w in self.layer_weights):
-            raise ConfigError(f"loss.layer_weights={self.layer_weights}: each must be >= 0")
+        check_fields(self, "loss")
         if self.layer_weights and len(self.layer_weights) != len(self.layers):
             raise ConfigError(
                 f"loss.layer_weights has {len(self.layer_weights)} entries for "
                 f"{len(self.layers)} layers"
             )
-        check_bounds(self)
         if self.uses_loss_network:
             check_layers(self.loss_network, self.layers)

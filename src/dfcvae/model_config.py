@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from dfcvae.config import option
+from dfcvae.config import check_fields, option
 from dfcvae.errors import ConfigError
 
 IMAGE_SIZES = (32, 64, 128)
 ARCHITECTURES = ("paper", "original-128")
+MAX_LATENT_DIM = 65_536
+MAX_WIDTH = 65_536  # channels of a block; the parameter limit below is the real bound
 MAX_PARAMETERS = 2**28  # about 1 GiB of fp32 weights; the paper's VAE has 2.3 million
 
 
@@ -28,13 +30,15 @@ class ModelConfig:
       runs saved before this option existed had none and load with it off.
     """
 
-    image_size: int = option(64, help="32, 64 (the paper) or 128")
+    image_size: int = option(64, help="32, 64 (the paper) or 128", at_least=32, at_most=128)
     channels: int = option(3, choices=(1, 3), help="default: the data set's own")
-    latent_dim: int = option(100)
-    base_width: int = 32
-    widths: list[int] = field(default_factory=list)
+    latent_dim: int = option(100, at_least=1, at_most=MAX_LATENT_DIM)
+    base_width: int = option(32, cli=False, at_least=1, at_most=MAX_WIDTH)
+    widths: list[int] = option(cli=False, factory=list, at_least=1, at_most=MAX_WIDTH)
     architecture: str = option("paper", help="paper (default) or original-128 (the original code)")
-    decoder_relu: bool = True
+    decoder_relu: bool = option(
+        True, help="a ReLU after the decoder's Linear layer, as in the original code"
+    )
 
     @property
     def num_blocks(self) -> int:
@@ -81,8 +85,7 @@ class ModelConfig:
             )
         if self.channels not in (1, 3):
             raise ConfigError(f"channels={self.channels}: images must have 1 or 3 channels")
-        if self.latent_dim < 1:
-            raise ConfigError(f"--latent-dim {self.latent_dim}: the latent size must be at least 1")
+        check_fields(self, "model")
         if self.architecture not in ARCHITECTURES:
             raise ConfigError(
                 f"model.architecture={self.architecture!r} is unknown: choose one of "
@@ -98,8 +101,6 @@ class ModelConfig:
                 f"model.widths has {len(self.widths)} entries; image size {self.image_size} "
                 f"needs {self.num_blocks} (one per block)"
             )
-        if any(w < 1 for w in self.block_widths):
-            raise ConfigError("model.widths and model.base_width must be positive")
         if self.parameter_estimate > MAX_PARAMETERS:
             raise ConfigError(
                 f"--latent-dim {self.latent_dim} with widths {self.block_widths}: about "

@@ -40,12 +40,20 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
+    def from_dict(
+        cls, data: dict[str, Any], source: str = "config", *, ranges: bool = False
+    ) -> RunConfig:
+        """``data`` as a RunConfig, each key's type checked (and its range, with ``ranges``), in
+        one line naming ``source``, the section and the key."""
+        if not isinstance(data, dict):
+            kind = type(data).__name__
+            raise ConfigError(f"{source}: expected a table of sections, found a {kind}")
         data = dict(data)
         unknown = set(data) - {"preset", *SECTIONS}
         if unknown:
             raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}")
         kwargs: dict[str, Any] = {"preset": data.get("preset", "custom")}
         for name, klass in SECTIONS.items():
-            kwargs[name] = dataclass_from_dict(klass, data.get(name, {}), f"{source} [{name}]")
+            where = f"{source} [{name}]"
+            kwargs[name] = dataclass_from_dict(klass, data.get(name, {}), where, ranges=ranges)
         return cls(**kwargs)

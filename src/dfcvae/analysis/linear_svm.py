@@ -22,6 +22,8 @@ tolerance (``tests/test_linear_svm.py`` compares them).
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,13 +61,22 @@ def squared_hinge_path(
     reference = None
     for index in order:
         c = float(cs[index])
-        for _ in range(MAX_NEWTON_STEPS):
+        for steps in itertools.count():  # Newton steps until converged, or the limit
             residual = np.where(active, margins - 1.0, 0.0) * y  # (z_i - y_i) on A, else 0
             gradient = w + 2.0 * c * (xb.T @ residual)
             norm = float(np.linalg.norm(gradient))
             if reference is None:
                 reference = max(norm, 1e-12)
             if norm <= GRADIENT_TOLERANCE * reference:
+                break
+            if steps == MAX_NEWTON_STEPS:
+                warnings.warn(
+                    f"the linear SVM at C={c:g} stopped after {MAX_NEWTON_STEPS} Newton steps "
+                    f"before converging (gradient {norm / reference:.1e} of its start, tolerance "
+                    f"{GRADIENT_TOLERANCE:g}); its accuracy may be slightly off",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 break
             hessian = 2.0 * c * gram_active
             hessian[np.diag_indices(d)] += 1.0

@@ -18,7 +18,7 @@ from dfcvae.cli import (
     grid_commands,
     train_commands,
 )
-from dfcvae.cli.options import check_counts
+from dfcvae.cli.options import check_options
 from dfcvae.errors import DFCVAEError
 
 COMMAND_MODULES = [
@@ -36,12 +36,17 @@ AFTER_INTERRUPT = {
 }
 
 
+def one_line(message: str) -> str:
+    """A message as one line, whatever line breaks a value in it carried."""
+    return " ".join(message.split("\n")).replace("\r", " ")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line, like every other error: ``dfcvae train: error: argument --lr:
     invalid float value: 'x' (see dfcvae train --help)``, exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +65,7 @@ def one_line_warnings(command: str) -> Iterator[None]:
     each on stderr; the ones nobody can act on are dropped."""
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"dfcvae {command}: warning: {message}", file=sys.stderr)
+        print(f"dfcvae {command}: warning: {one_line(str(message))}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
@@ -76,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     try:
-        check_counts(args)
+        check_options(args)
         with one_line_warnings(args.command):
             args.func(args)
     except DFCVAEError as error:
-        print(f"dfcvae {args.command}: error: {error}", file=sys.stderr)
+        print(f"dfcvae {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = f"; {AFTER_INTERRUPT[args.command]}" if args.command in AFTER_INTERRUPT else ""

@@ -7,10 +7,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from dfcvae.config import Range
 from dfcvae.errors import ConfigError
 
 ANALYSIS_DIR = "analysis"
 DEFAULT_CS = "0.01,0.1,1,10"
+# The SVM's C: any positive value is a valid regularisation; above 1e6 the solver only slows.
+C_RANGE = Range(above=0, at_most=1e6)
+# Multiples of an attribute vector: beyond +-100 the codes lie far outside the prior.
+STRENGTH_RANGE = Range(at_least=-100, at_most=100)
 
 
 def default_output(args: argparse.Namespace, name: str) -> Path:
@@ -20,23 +25,34 @@ def default_output(args: argparse.Namespace, name: str) -> Path:
 
 def parse_strengths(text: str, steps: int) -> list[float]:
     """``-2..2`` (``steps`` values from -2 to 2), ``-2,-1,0,1`` or one number."""
+    message = f"--strength {text!r}: use MIN..MAX (e.g. -2..2) or a list like -2,0,2"
     try:
         if ".." in text:
             low, high = (float(part) for part in text.split("..", 1))
+            STRENGTH_RANGE.check([low, high], "--strength", integer=False)
             if steps < 2:
                 return [low]
             return [low + (high - low) * k / (steps - 1) for k in range(steps)]
-        return [float(part) for part in text.split(",") if part.strip()]
+        values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        message = f"--strength {text!r}: use MIN..MAX (e.g. -2..2) or a list like -2,0,2"
         raise ConfigError(message) from None
+    if not values:
+        raise ConfigError(message)
+    STRENGTH_RANGE.check(values, "--strength", integer=False)
+    return values
 
 
-def parse_floats(text: str, option: str) -> list[float]:
+def parse_floats(text: str, option: str, bounds: Range | None = None) -> list[float]:
+    """``1,2.5,3`` -> [1.0, 2.5, 3.0]: at least one number, each within ``bounds``."""
     try:
-        return [float(part) for part in text.split(",") if part.strip()]
+        values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ConfigError(f"{option} {text!r}: give numbers separated by commas") from None
+        values = []
+    if not values:
+        raise ConfigError(f"{option} {text!r}: give numbers separated by commas")
+    if bounds is not None:
+        bounds.check(values, option, integer=False)
+    return values
 
 
 def options(args: argparse.Namespace) -> dict:

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from dfcvae.cli.analysis_args import (
+    C_RANGE,
     DEFAULT_CS,
     default_output,
     find_vectors,
@@ -15,7 +16,16 @@ from dfcvae.cli.analysis_args import (
     parse_strengths,
     wrote,
 )
-from dfcvae.cli.options import MAX_GRID_ROWS, MAX_LIMIT, MAX_TSNE_POINTS, add_command, add_count
+from dfcvae.cli.options import (
+    MAX_GRID_ROWS,
+    MAX_LIMIT,
+    MAX_PERPLEXITY,
+    MAX_TSNE_POINTS,
+    add_command,
+    add_count,
+    add_number,
+)
+from dfcvae.config import Range
 from dfcvae.data.splits import SPLITS
 
 
@@ -64,7 +74,7 @@ def cmd_predict_attributes(args: argparse.Namespace) -> None:
     rows = prediction_rows(
         predict_attributes(
             args.run,
-            cs=parse_floats(args.cs, "--cs"),
+            cs=parse_floats(args.cs, "--cs", C_RANGE),
             limit=args.limit,
             progress=not args.quiet,
             **options(args),
@@ -143,7 +153,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--color-by", default="auto", help="auto, class, a class or attribute name, or none"
     )
     add_count(p, "--n", default=1000, high=MAX_TSNE_POINTS)
-    p.add_argument("--perplexity", type=float, default=30.0)
+    perplexity = Range(above=0, at_most=MAX_PERPLEXITY)
+    add_number(p, "--perplexity", float, perplexity, default=30.0, help="capped at (n - 1) / 3")
     p.add_argument("--split", default="test", choices=SPLITS)
 
     p = add_command(

@@ -12,8 +12,10 @@ from dfcvae.cli.options import (
     MAX_GRID_IMAGES,
     MAX_LIMIT,
     MAX_TSNE_POINTS,
+    TEMPERATURE,
     add_command,
     add_count,
+    add_number,
 )
 from dfcvae.data.splits import SPLITS
 
@@ -79,7 +81,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_count(
         p, "--n", default=1000, high=MAX_EVAL_IMAGES, help="test images (and samples) per run"
     )
-    p.add_argument("--temperature", type=float, default=1.0, help="T of the samples")
+    add_number(p, "--temperature", float, TEMPERATURE, default=1.0, help="T of the samples")
     p.add_argument(
         "--feature-space",
         action="append",
@@ -106,7 +108,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_count(p, "--n-eval", default=500, high=MAX_EVAL_IMAGES, help="test images for the metrics")
     add_count(p, "--n-grid", default=16, high=MAX_GRID_IMAGES, help="images per grid")
     add_count(p, "--n-tsne", default=500, high=MAX_TSNE_POINTS, help="points per t-SNE")
-    p.add_argument("--temperature", type=float, default=1.0)
+    add_number(p, "--temperature", float, TEMPERATURE, default=1.0, help="T of the samples")
     p.add_argument("--attribute", help="attribute to edit (default Smiling, else the longest)")
     add_count(p, "--limit", high=MAX_LIMIT, help="first N images per split for vectors and SVMs")
     p.add_argument(

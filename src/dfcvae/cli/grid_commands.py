@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 
 from dfcvae.cli.analysis_args import default_output, options, wrote
-from dfcvae.cli.options import MAX_GRID_IMAGES, MAX_GRID_ROWS, add_command, add_count
+from dfcvae.cli.options import (
+    MAX_GRID_IMAGES,
+    MAX_GRID_ROWS,
+    TEMPERATURE,
+    add_command,
+    add_count,
+    add_number,
+)
 from dfcvae.data.splits import SPLITS
 
 
@@ -57,7 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = add_command(commands, "sample", cmd_sample, "images decoded from z ~ N(0, T^2 I)")
     add_count(p, "--n", default=64, high=MAX_GRID_IMAGES)
-    p.add_argument("--temperature", type=float, default=1.0, help="T (the original code: 0.4)")
+    add_number(p, "--temperature", float, TEMPERATURE, default=1.0, help="T (the original: 0.4)")
     add_count(p, "--nrow", default=8, high=MAX_GRID_IMAGES)
 
     p = add_command(
@@ -73,5 +80,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_count(p, "--steps", default=10, high=MAX_GRID_ROWS)
     p.add_argument("--spherical", action="store_true", help="slerp instead of linear")
-    p.add_argument("--temperature", type=float, default=1.0, help="T of random endpoints")
+    add_number(p, "--temperature", float, TEMPERATURE, default=1.0, help="T of random endpoints")
     p.add_argument("--split", default="test", choices=SPLITS)

@@ -1,8 +1,10 @@
 """Options shared by the commands.
 
-Counts have bounds: each command declares the range of its counts once, ``--help`` shows it, and
-``check_counts`` refuses a value outside it in one line naming the option, before any run is
-opened (a typo such as ``--n 100000000`` would otherwise exhaust memory).
+Numbers have bounds: each command declares the range of each number option once (``add_count``,
+``add_number``; the training options on their config fields), ``--help`` shows it, and
+``check_options`` refuses NaN, the infinities and values outside it in one line naming the
+option, before any run is opened (a typo such as ``--n 100000000`` would otherwise exhaust
+memory).
 
 The upper bounds sit far above what the paper's figures and metrics use, and low enough that the
 images they ask for fit in memory at 128 pixels (docs/reliability.md lists them).
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from dfcvae.errors import ConfigError
+from dfcvae.config import MAX_SEED, Range
 
 MAX_GRID_IMAGES = 1024  # reconstruct --n, sample --n, report --n-grid, --nrow
 MAX_GRID_ROWS = 64  # interpolate --rows and --steps, edit --n and --strength-steps
@@ -23,6 +25,9 @@ MAX_BATCH_SIZE = 4096
 MAX_LIMIT = 10**9  # images per split: a guard against typos only
 MAX_DEMO_STEPS = 1_000_000
 MAX_PORT = 65_535
+MAX_TEMPERATURE = 100.0  # T of z ~ N(0, T^2 I): far beyond any useful sample
+MAX_PERPLEXITY = 10_000.0  # t-SNE caps it at (n - 1) / 3 anyway
+TEMPERATURE = Range(above=0, at_most=MAX_TEMPERATURE)
 # "-2..2", "-1.5", "-2,-1,0": values that start with '-' but are not options.
 NEGATIVE_VALUES = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.]+(\.\.|,)[-\d.,]+$")
 
@@ -36,33 +41,50 @@ def add_count(
     default: int | None = None,
     help: str | None = None,
 ) -> None:
-    """An integer option that ``check_counts`` keeps within ``low..high``."""
-    span = f"{low}..{high:,}"
+    """An integer option that ``check_options`` keeps within ``low..high``."""
+    add_number(p, flag, int, Range(at_least=low, at_most=high), default=default, help=help)
+
+
+def add_number(
+    p: argparse.ArgumentParser,
+    flag: str,
+    kind: type,
+    bounds: Range,
+    *,
+    default: float | None = None,
+    help: str | None = None,
+) -> None:
+    """A number option (``kind`` int or float) whose bounds are declared here, once: ``--help``
+    shows them and ``check_options`` refuses NaN, the infinities and values outside them."""
+    span = bounds.describe(integer=kind is int)
     action = p.add_argument(
-        flag, type=int, default=default, help=f"{help} ({span})" if help else span
+        flag, type=kind, default=default, help=f"{help} ({span})" if help else span
     )
-    bounds = dict(p.get_default("count_bounds") or {})
-    bounds[action.dest] = (flag, low, high)
-    p.set_defaults(count_bounds=bounds)
+    ranges = dict(p.get_default("option_ranges") or {})
+    ranges[action.dest] = (flag, bounds, kind is int)
+    p.set_defaults(option_ranges=ranges)
 
 
-def check_counts(args: argparse.Namespace) -> None:
+def check_options(args: argparse.Namespace) -> None:
     """One line naming the option whose value lies outside its declared range."""
-    for dest, (flag, low, high) in (getattr(args, "count_bounds", None) or {}).items():
+    for dest, (flag, bounds, integer) in (getattr(args, "option_ranges", None) or {}).items():
         value = getattr(args, dest, None)
-        if value is None:
-            continue
-        if value < low:
-            raise ConfigError(f"{flag} {value}: must be at least {low}")
-        if value > high:
-            raise ConfigError(f"{flag} {value}: must be at most {high:,}")
+        if value is not None:
+            bounds.check(value, flag, integer)
 
 
 def add_common(p: argparse.ArgumentParser, batch_size: int = 64) -> None:
     """--device, --batch-size, --seed and --quiet."""
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     add_count(p, "--batch-size", default=batch_size, high=MAX_BATCH_SIZE)
-    p.add_argument("--seed", type=int, default=0, help="which images and which z (default 0)")
+    add_number(
+        p,
+        "--seed",
+        int,
+        Range(at_least=0, at_most=MAX_SEED),
+        default=0,
+        help="which images and which z (default 0)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

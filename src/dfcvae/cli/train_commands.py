@@ -23,6 +23,8 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
         base = read_config(args.out).to_dict()
         return RunConfig.from_dict(merge(base, flag_values(args, args.config_flags)))
     file_values = read_config_file(args.config) if args.config else {}
+    if args.config:  # each key's type and range, naming the file: one line before any merge
+        RunConfig.from_dict(file_values, source=f"--config {args.config}", ranges=True)
     preset = args.preset or file_values.pop("preset", None) or "vae-123"
     file_values.pop("preset", None)
     return config_from_preset(preset, merge(file_values, flag_values(args, args.config_flags)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dfcvae.config import MAX_WORKERS, check_bounds, option
+from dfcvae.config import MAX_WORKERS, check_fields, option
 from dfcvae.errors import ConfigError
 
 from .build import DATASETS, build_dataset
@@ -35,9 +35,11 @@ class DataConfig:
         None, help="preprocessed cache (default $DFCVAE_CACHE or ~/.cache)"
     )
     limit: int | None = option(
-        None, help="use only the first N images of each split", max=MAX_LIMIT
+        None, help="use only the first N images of each split", at_least=1, at_most=MAX_LIMIT
     )
-    num_workers: int = option(0, help="DataLoader worker processes", max=MAX_WORKERS)
+    num_workers: int = option(
+        0, help="DataLoader worker processes", at_least=0, at_most=MAX_WORKERS
+    )
 
     def validate(self) -> None:
         if self.dataset not in DATASETS:
@@ -46,11 +48,7 @@ class DataConfig:
             )
         if self.dataset in ("celeba", "folder") and not self.root:
             raise ConfigError(f"--dataset {self.dataset} needs --data-root DIR")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"--limit {self.limit}: must be at least 1")
-        if self.num_workers < 0:
-            raise ConfigError(f"--num-workers {self.num_workers}: must be >= 0")
-        check_bounds(self)
+        check_fields(self, "data")
 
     def build(
         self,

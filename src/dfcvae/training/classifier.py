@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from dfcvae.data import CachedImageDataset, DataError
-from dfcvae.errors import ConfigError
+from dfcvae.errors import ConfigError, first_line
 from dfcvae.files import write_json, write_tensors
 from dfcvae.loss_networks.classifier import (
     WEIGHTS_FILE,
@@ -22,7 +22,7 @@ from dfcvae.loss_networks.classifier import (
 )
 from dfcvae.training.classifier_config import ClassifierTrainConfig
 from dfcvae.training.interrupt import interruptible
-from dfcvae.training.precision import resolve_precision
+from dfcvae.training.precision import check_hardware
 from dfcvae.training.run_dir import prepare_run_dir
 
 
@@ -69,6 +69,7 @@ def train_classifier(
     """Train the classifier on the train split, report accuracy on the test split."""
     config.validate()
     out = Path(out)
+    trainer = classifier_trainer(config, out, progress)  # refuses a bad device before any file
     prepare_run_dir(out, resume=False, force=force)
     L.seed_everything(config.seed, workers=True, verbose=False)
     train_set, val_set, test_set = classifier_splits(config, progress)
@@ -85,7 +86,6 @@ def train_classifier(
         num_workers=config.data.num_workers,
         persistent_workers=config.data.num_workers > 0,
     )
-    trainer = classifier_trainer(config, out, progress)
     with interruptible(trainer):
         trainer.fit(
             module,
@@ -117,16 +117,24 @@ def classifier_splits(config: ClassifierTrainConfig, progress: bool) -> list[Cac
 
 
 def classifier_trainer(config: ClassifierTrainConfig, out: Path, progress: bool) -> L.Trainer:
-    """One device, no logger or checkpoints: the weights are written once, at the end."""
-    return L.Trainer(
-        default_root_dir=out,
-        max_epochs=config.epochs,
-        max_steps=config.max_steps,
-        accelerator=config.accelerator,
-        devices=1,
-        precision=resolve_precision(config.precision, config.accelerator),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-    )
+    """One device, no logger or checkpoints: the weights are written once, at the end. An
+    accelerator or precision that Lightning or the hardware refuses is one line."""
+    precision = check_hardware(config.precision, config.accelerator)
+    try:
+        return L.Trainer(
+            default_root_dir=out,
+            max_epochs=config.epochs,
+            max_steps=config.max_steps,
+            accelerator=config.accelerator,
+            devices=1,
+            precision=precision,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+        )
+    except Exception as error:  # MisconfigurationException, ValueError, RuntimeError
+        raise ConfigError(
+            f"--accelerator {config.accelerator} --precision {config.precision}: "
+            f"{first_line(error)}"
+        ) from None

@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
 
 from dfcvae.losses import DFCVAELoss, LossTerms
 from dfcvae.model import DFCVAE
@@ -131,10 +132,11 @@ class DFCVAEModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         cfg = self.run_config.train
         params = list(self.vae.parameters())
-        # One fused kernel for all parameters instead of a Python loop over them; it unscales
-        # fp16 gradients inside its own step, so Lightning cannot clip them first: with
-        # 16-mixed and --gradient-clip, the plain (foreach) Adam.
-        precision = str(self._trainer.precision) if self._trainer is not None else ""
-        clipped_fp16 = precision.startswith("16") and cfg.gradient_clip is not None
-        fused = all(p.device.type in ("cpu", "cuda") for p in params) and not clipped_fp16
+        # One fused kernel for all parameters instead of a Python loop over them. Lightning's
+        # mixed-precision plugin (16-mixed and bf16-mixed alike) refuses to clip the gradients
+        # of a fused optimizer, which would unscale them inside its own step: with
+        # --gradient-clip under mixed precision, the plain (foreach) Adam.
+        plugin = self._trainer.precision_plugin if self._trainer is not None else None
+        clipped_mixed = isinstance(plugin, MixedPrecision) and cfg.gradient_clip is not None
+        fused = all(p.device.type in ("cpu", "cuda") for p in params) and not clipped_mixed
         return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from dfcvae.errors import ConfigError
+
 # CPU flags (/proc/cpuinfo) whose instructions compute bf16 products natively, which oneDNN uses
 # for bf16 convolutions and matrix multiplies: AMX tiles (Intel Sapphire Rapids and later) and
 # AVX512-BF16 dot products (Intel Cooper Lake, AMD Zen 4 and later).
@@ -54,3 +56,52 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
         return choose_precision(cpu_flags(), torch.cuda.get_device_capability())
     return choose_precision(cpu_flags(), None)
+
+
+def hardware_problem(
+    precision: str,
+    on_cuda: bool,
+    cpu_flags: set[str],
+    cuda_capability: tuple[int, int] | None,
+) -> str | None:
+    """Why this machine cannot train in ``precision`` (already resolved from ``auto``), or None.
+
+    bf16 needs hardware that computes it: a GPU of compute capability 8.0 or more, or a CPU with
+    ``amx_bf16`` or ``avx512_bf16``. Elsewhere torch emulates it 15-20x slower than fp32 (AMD
+    Zen 3) or not at all (GPUs before Ampere). A CPU whose flags cannot be read (not Linux, or
+    an Arm ``Features`` line) is given the benefit of the doubt.
+    """
+    if not precision.startswith("bf16"):
+        return None
+    if on_cuda:
+        if cuda_capability is not None and cuda_capability < (8, 0):
+            major, minor = cuda_capability
+            return (
+                f"this GPU (compute capability {major}.{minor}) has no bf16 arithmetic; "
+                "use --precision 16-mixed, 32-true or auto"
+            )
+        return None
+    if cpu_flags and not cpu_supports_bf16(cpu_flags):
+        return (
+            "this CPU has no bf16 instructions (neither avx512_bf16 nor amx_bf16), so torch would "
+            "emulate bf16 about 15-20x slower than fp32; use --precision 32-true or auto"
+        )
+    return None
+
+
+def check_hardware(precision: str, accelerator: str, devices: str = "auto") -> str:
+    """``precision`` resolved from ``auto`` for ``accelerator``; a GPU asked for where torch sees
+    none, or a precision the hardware cannot compute (``hardware_problem``), is one line."""
+    cuda = torch.cuda.is_available()
+    if accelerator in ("gpu", "cuda") and not cuda:
+        raise ConfigError(
+            f"--accelerator {accelerator} --devices {devices}: torch sees no CUDA GPU on this "
+            "machine; use --accelerator cpu (or auto)"
+        )
+    resolved = resolve_precision(precision, accelerator)
+    on_cuda = cuda and accelerator in ("gpu", "cuda", "auto")
+    capability = torch.cuda.get_device_capability() if on_cuda else None
+    problem = hardware_problem(resolved, on_cuda, cpu_flags(), capability)
+    if problem:
+        raise ConfigError(f"--precision {resolved}: {problem}")
+    return resolved

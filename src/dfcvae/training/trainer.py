@@ -26,7 +26,7 @@ from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
 from dfcvae.training.memory import keep_freed_memory
 from dfcvae.training.module import DFCVAEModule
-from dfcvae.training.precision import resolve_precision
+from dfcvae.training.precision import check_hardware
 from dfcvae.training.resume import AtomicCheckpointIO, ExactResume, resume_checkpoint
 from dfcvae.training.run_dir import (
     CHECKPOINT_DIR,
@@ -75,6 +75,7 @@ def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trai
         keep_freed_memory()
     # Lightning runs ModelCheckpoint callbacks after the others, whatever their place here.
     callbacks = [ExactResume(), CollapseMonitor(), *checkpoint_callbacks(cfg, out)]
+    precision = check_hardware(cfg.precision, cfg.accelerator, cfg.devices)
     try:
         return L.Trainer(
             default_root_dir=out,
@@ -84,7 +85,7 @@ def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trai
             devices=cfg.devices,  # "auto", a count or a list like "0,1": Lightning parses it
             strategy=cfg.strategy,
             num_nodes=cfg.num_nodes,
-            precision=resolve_precision(cfg.precision, cfg.accelerator),
+            precision=precision,
             gradient_clip_val=cfg.gradient_clip,
             deterministic=cfg.deterministic,
             callbacks=callbacks,
@@ -131,6 +132,7 @@ def train(
     """
     config.validate()
     check_loss_weights(config)
+    check_hardware(config.train.precision, config.train.accelerator, config.train.devices)
     out = Path(out)
     if is_launcher_rank_zero():
         prepare_run_dir(out, resume, force)
