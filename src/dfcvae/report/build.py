@@ -17,7 +17,7 @@ from typing import Any
 
 from dfcvae.analysis.pipeline import AnalysisResults
 from dfcvae.files import write_text
-from dfcvae.report.exports import STORE_DIR, write_metrics, write_run_files
+from dfcvae.report.exports import METRICS_FILE, STORE_DIR, write_metrics, write_run_files
 from dfcvae.report.figures import loss_curves_figure, save_figure, sharpness_figure
 from dfcvae.report.html import ReportData, render_report
 
@@ -63,7 +63,7 @@ def build_report(
     if results.metrics is not None:
         write_metrics(results_dir, results.metrics)
     else:
-        (results_dir / "metrics.json").unlink(missing_ok=True)
+        (results_dir / METRICS_FILE).unlink(missing_ok=True)
     for name, run_dir in zip(results.names, results.run_dirs, strict=True):
         run = results.runs[name]
         title_of_run = f"{name}: attribute vectors"
