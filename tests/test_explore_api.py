@@ -20,8 +20,8 @@ from PIL import Image
 
 from dfcvae.analysis import attribute_vectors, open_run, read_attribute_vectors
 from dfcvae.analysis.latents import decode, encode
+from dfcvae.analysis.run_vectors import VECTORS_CACHE
 from dfcvae.explore import Explorer, View, make_server
-from dfcvae.explore.explorer import VECTORS_CACHE
 from dfcvae.files import CONFIG_FILE, MODEL_FILE
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
@@ -12,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
+from dfcvae.analysis.metrics_file import read_metrics
 from dfcvae.analysis.pipeline import AnalysisSettings, analyse
 from dfcvae.cli import main
-from dfcvae.report import build_report, default_results_dir, read_results
+from dfcvae.report import build_report, default_results_dir, store_dir
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -28,12 +29,17 @@ SMALL = AnalysisSettings(n_eval=16, n_grid=8, n_tsne=30, perplexity=5, steps=4, 
                          limit=200, batch_size=32, progress=False)  # fmt: skip
 
 
-def report_of(run_dirs, out: Path, results_dir: Path | None = None, compute: bool = True,
-              settings: AnalysisSettings = SMALL) -> Path:  # fmt: skip
-    """The report command's steps: read earlier results, compute the rest, render."""
+def report_of(
+    run_dirs,
+    out: Path,
+    results_dir: Path | None = None,
+    compute: bool = True,
+    settings: AnalysisSettings = SMALL,
+) -> Path:
+    """The report command's steps: analyse (reusing the store's results), render."""
     results_dir = results_dir or default_results_dir(out)
-    known = read_results(results_dir, run_dirs)
-    return build_report(analyse(run_dirs, settings, known=known, compute=compute), out, results_dir)
+    results = analyse(run_dirs, settings, store=store_dir(results_dir), compute=compute)
+    return build_report(results, out, results_dir)
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +65,27 @@ def test_report_embeds_every_image_and_writes_its_results_beside_it(report, tiny
         assert text in html, text
 
 
-def test_report_reuses_precomputed_results_and_names_the_missing_ones(report, tiny_run, tmp_path):
+def test_a_png_on_disk_is_never_taken_for_a_result(report, tiny_run, tmp_path):
+    """--no-compute shows what the store holds for these settings: a file left in the results
+    folder is overwritten, and a changed setting names its results as not computed."""
     results = tmp_path / "results"
     shutil.copytree(report.with_name("report_files"), results)
     run = results / Path(tiny_run).name
     marker = io.BytesIO()
     Image.new("RGB", (7, 5), (255, 0, 0)).save(marker, format="png")
+    (run / "reconstruction.png").write_bytes(marker.getvalue())
     (run / "samples.png").write_bytes(marker.getvalue())
     (run / "tsne.png").unlink()
-    html = report_of([tiny_run], tmp_path / "again.html", results, compute=False).read_text()
-    assert base64.b64encode(marker.getvalue()).decode() in html
-    assert "not computed" in html and "tsne.png is missing" in html
+    warmer = dataclasses.replace(SMALL, temperature=0.5)
+    html = report_of([tiny_run], tmp_path / "again.html", results, False, warmer).read_text()
+    assert base64.b64encode(marker.getvalue()).decode() not in html
+    first = report.with_name("report_files") / Path(tiny_run).name
+    assert (run / "reconstruction.png").read_bytes() == (first / "reconstruction.png").read_bytes()
+    assert (run / "tsne.png").read_bytes() == (first / "tsne.png").read_bytes()  # from the store
+    assert not (run / "samples.png").exists()  # no stored samples at T = 0.5: no stale file
+    samples = html.split("<h2>Samples</h2>")[1].split("<h2>")[0]
+    assert "no stored result for these runs and settings" in samples
+    assert "No metrics: not computed: no stored result" in html
 
 
 def test_unknown_report_options_are_one_clear_line(tiny_run, tmp_path, capsys):
@@ -82,22 +98,14 @@ def test_unknown_report_options_are_one_clear_line(tiny_run, tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
 
 
-def test_a_report_reads_an_earlier_metrics_file_with_blur_names(report, tiny_run, tmp_path):
-    """metrics.json written before blur_* became sharpness_* still renders, upgraded."""
-    results = tmp_path / "results"
-    shutil.copytree(report.with_name("report_files"), results)
-    text = (results / "metrics.json").read_text()
+def test_an_earlier_metrics_file_with_blur_names_reads_upgraded(report, tmp_path):
+    """metrics.json written before blur_* became sharpness_* reads with today's names."""
+    text = (report.with_name("report_files") / "metrics.json").read_text()
     old = text.replace('"sharpness_reconstructions"', '"blur_reconstructions"')
     old = old.replace('"sharpness_samples"', '"blur_samples"').replace('"sharpness"', '"blur"')
     assert '"sharpness' not in old
-    (results / "metrics.json").write_text(old)
-    known = read_results(results, [tiny_run])
-    assert known.metrics == json.loads(text)
-    html = report_of([tiny_run], tmp_path / "old.html", results, compute=False).read_text()
-    name = Path(tiny_run).name
-    sharpness = known.metrics["runs"][name]["sharpness_reconstructions"]["mean"]
-    assert f"{sharpness:.4g}" in html and "Sharpness per image" in html
-    assert "not computed (" not in html.split("<h2>Reconstructions</h2>")[0]
+    (tmp_path / "metrics.json").write_text(old)
+    assert read_metrics(tmp_path / "metrics.json") == json.loads(text)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs the Debian package chromium (headless)")
@@ -120,34 +128,20 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded(report, tmp
     assert 'data-broken-images="0"' in dom
 
 
-def test_analyse_takes_known_results_and_computes_only_the_rest(report, tiny_run, monkeypatch):
-    import dfcvae.analysis.pipeline as pipeline
-
-    known = read_results(report.with_name("report_files"), [tiny_run])
-    name = Path(tiny_run).name
-    assert known.done[name] >= {"reconstruction", "samples", "vectors", "predictions"}
-    known.done[name].discard("samples")
-    opened = []
-    monkeypatch.setattr(pipeline, "open_run", lambda *a: opened.append(a) or "a run")
-    monkeypatch.setattr(pipeline, "sample", lambda run, n, *a, **k: torch.zeros(n, 1, 8, 8))
-    results = analyse([tiny_run], SMALL, known=known)
-    assert results.runs[name].fresh == {"samples"} and len(opened) == 1
-    assert results.metrics is known.metrics and not results.metrics_fresh
-    assert results.runs[name].predictions == known.predictions[name]
-
-
 def test_the_demo_summary_takes_evaluates_result_and_the_svm_rows(report, tiny_run):
     from dfcvae.demo_summary import format_summary, summarise
 
-    known = read_results(report.with_name("report_files"), [tiny_run])
+    results = analyse([tiny_run], SMALL, store=store_dir(report.with_name("report_files")))
+    assert not results.metrics_fresh and not any(run.fresh for run in results.runs.values())
     name = Path(tiny_run).name
-    summary = summarise(known.metrics, known.predictions, report, 12.3)
+    metrics, predictions = results.metrics, {name: results.runs[name].predictions}
+    summary = summarise(metrics, predictions, report, 12.3)
     model = summary["models"][name]
-    run = known.metrics["runs"][name]
+    run = metrics["runs"][name]
     assert model["sharpness_reconstructions"] == run["sharpness_reconstructions"]["mean"]
     assert model["sharpness_samples"] == run["sharpness_samples"]["mean"]
-    assert summary["originals_sharpness"] == known.metrics["originals"]["sharpness"]["mean"]
-    rows = {row["kind"]: row for row in known.predictions[name]}
+    assert summary["originals_sharpness"] == metrics["originals"]["sharpness"]["mean"]
+    rows = {row["kind"]: row for row in predictions[name]}
     assert model["class_accuracy"] == rows["multiclass"]["accuracy"]
     assert model["one_vs_rest_mean"] == rows["mean"]["accuracy"]
     assert f"recon {model['sharpness_reconstructions']:.4f}" in format_summary(summary)

@@ -15,10 +15,22 @@ from dfcvae.report.sections import glance_section, metrics_section
 from dfcvae.run_config import RunConfig
 
 
-def t_test(metric: str, difference: float, p: float, a="good", b="poor", test="paired") -> dict:
+def t_test(
+    metric: str, difference: float, p: float, a="good", b="poor", test="paired", p_holm=None
+) -> dict:
+    """One t-test; its Holm-adjusted p is ``p_holm``, by default p itself (a family of one)."""
     t = 5.4321 if difference > 0 else -5.4321
-    return {"metric": metric, "a": a, "b": b, "test": test, "t": t, "p": p,
-            "mean_difference": difference, "n": 20}  # fmt: skip
+    return {
+        "metric": metric,
+        "a": a,
+        "b": b,
+        "test": test,
+        "t": t,
+        "p": p,
+        "p_holm": p if p_holm is None else p_holm,
+        "mean_difference": difference,
+        "n": 20,
+    }
 
 
 def two_runs(t_tests: list[dict]) -> ReportData:
@@ -48,25 +60,29 @@ def finding_lines(html: str) -> list[str]:
 
 
 def test_findings_name_the_winner_for_lower_and_higher_is_better_metrics():
-    data = two_runs([
-        t_test("ssim", 0.5, 0.20),  # not significant: no finding, and the next ones still count
-        t_test("mse", -0.010, 0.001234),  # a - b < 0 and lower is better: a wins
-        t_test("psnr", 3.0, 0.002),  # a - b > 0 and higher is better: a wins
-        t_test("sharpness_samples", -0.2, 0.01, a="poor", b="good", test="welch"),  # b wins
-        t_test("ssim", 0.5, 0.20),  # not significant: no finding
-        t_test("sharpness_reconstructions", -0.3, 0.0001, b="originals"),  # against the originals
-    ])  # fmt: skip
+    data = two_runs(
+        [
+            t_test("ssim", 0.5, 0.20),  # not significant: no finding, the next ones still count
+            t_test("mse", -0.010, 0.001234, p_holm=0.0049),  # a - b < 0, lower is better: a wins
+            t_test("psnr", 3.0, 0.002, p_holm=0.006),  # a - b > 0, higher is better: a wins
+            t_test("sharpness_samples", -0.2, 0.01, a="poor", b="good", test="welch", p_holm=0.03),
+            t_test("ssim", 0.5, 0.01, p_holm=0.06),  # p < 0.05, but not after the correction
+            t_test("sharpness_reconstructions", -0.3, 0.0001, b="originals"),  # not between runs
+        ]
+    )
     html = findings(data)
     assert "</li><li>" in html and "XX" not in html  # one item after the other
     lines = finding_lines(html)
     assert lines == [
         "good beats poor on reconstruction mean squared error: mean difference 0.01 "
-        "(paired t = -5.43, p = 0.0012, n = 20)",
+        "(paired t = -5.43, p = 0.0012, Holm-adjusted p = 0.0049, n = 20)",
         "good beats poor on reconstruction PSNR (dB): mean difference 3 (paired t = 5.43, "
-        "p = 0.002, n = 20)",
+        "p = 0.002, Holm-adjusted p = 0.006, n = 20)",
         "good beats poor on Laplacian variance of samples (sharpness): mean difference 0.2 "
-        "(Welch t = -5.43, p = 0.01, n = 20)",
+        "(Welch t = -5.43, p = 0.01, Holm-adjusted p = 0.03, n = 20)",
     ]
+    assert "Significant differences (Holm-adjusted p &lt; 0.05)" in html
+    assert "Holm-Bonferroni step-down method over all 6 t-tests" in html  # the correction
 
 
 def test_metrics_without_descriptions_are_named_by_key_and_higher_is_better():
@@ -74,7 +90,8 @@ def test_metrics_without_descriptions_are_named_by_key_and_higher_is_better():
     del data.metrics["metrics"]
     lines = finding_lines(findings(data))
     assert lines == [
-        "poor beats good on custom: mean difference 1 (paired t = -5.43, p = 0.01, n = 20)"
+        "poor beats good on custom: mean difference 1 (paired t = -5.43, p = 0.01, "
+        "Holm-adjusted p = 0.01, n = 20)"
     ]
     assert findings(dataclasses.replace(data, metrics=None)) == ""
 
@@ -85,9 +102,30 @@ def test_reversed_runs_reverse_the_winner():
 
 
 def test_no_significant_difference_is_said_and_none_p_values_are_ignored():
-    html = findings(two_runs([t_test("mse", -0.01, 0.05), t_test("psnr", 1.0, None)]))
-    assert "No difference between runs is significant at p &lt; 0.05" in html
+    html = findings(two_runs([t_test("mse", -0.01, 0.04, p_holm=0.08), t_test("psnr", 1.0, None)]))
+    assert "No difference between runs is significant at Holm-adjusted p &lt; 0.05" in html
+    assert "over all 1 t-tests" in html  # the test without a p value is not in the family
     assert "<li>" not in html
+
+
+def test_t_tests_without_adjusted_p_values_declare_no_winner():
+    old = t_test("mse", -0.01, 0.001)
+    del old["p_holm"]
+    html = findings(two_runs([old]))
+    assert "<li>" not in html and "without a correction for multiple comparisons" in html
+
+
+def test_the_t_test_table_prints_both_p_values_and_bolds_by_the_adjusted_one():
+    html = metrics_section(
+        two_runs(
+            [t_test("mse", -0.01, 0.001, p_holm=0.003), t_test("psnr", 1.0, 0.02, p_holm=0.07)]
+        )
+    )
+    rows = re.findall(r"<tr( class=\"significant\")?><td>(mse|psnr)</td>(.*?)</tr>", html)
+    assert [(bool(css), metric) for css, metric, _ in rows] == [(True, "mse"), (False, "psnr")]
+    numbers = [re.findall(r"<td>([^<]*)</td>", cells_html)[4:6] for _, _, cells_html in rows]
+    assert numbers == [["0.001", "0.003"], ["0.02", "0.07"]]
+    assert "<th>Holm-adjusted p</th>" in html and "Holm-Bonferroni" in html
 
 
 def test_the_glance_table_highlights_the_best_cell_of_each_column():
@@ -136,3 +174,61 @@ def test_each_run_is_described_by_its_loss(preset, described):
     from dfcvae.report.markup import describe_run
 
     assert describe_run(config_from_preset(preset)) == described
+
+
+def test_every_accuracy_in_the_report_stands_beside_its_majority_baseline():
+    from dfcvae.report.sections import predictions_section
+
+    data = two_runs([])
+    data.predictions = {
+        name: [
+            {
+                "kind": "attribute",
+                "attribute": "Trouser",
+                "accuracy": acc,
+                "majority_baseline": 0.9,
+            },
+            {"kind": "mean", "attribute": "mean", "accuracy": acc, "majority_baseline": 0.9},
+            {"kind": "reference", "attribute": "paper mean", "accuracy": 0.8695},
+        ]
+        for name, acc in (("good", 0.96), ("poor", 0.93))
+    }
+    glance = glance_section(data)
+    assert "SVM mean accuracy ↑ (majority baseline)" in glance
+    assert '<td class="best">0.96 <small>(majority 0.9)</small></td>' in glance
+    assert "<td>0.93 <small>(majority 0.9)</small></td>" in glance
+    table = predictions_section(data)
+    rows = dict(re.findall(r"<td>(Trouser|mean|paper mean)</td><td>([^<]*)</td>", table))
+    assert rows == {"Trouser": "90", "mean": "90", "paper mean": "not given by the paper"}
+
+
+def test_the_command_lines_print_the_baseline_beside_each_accuracy():
+    from dfcvae.demo_summary import format_summary
+    from dfcvae.report.tables import format_predictions
+
+    rows = [
+        {"kind": "attribute", "attribute": "Trouser", "accuracy": 0.96, "majority_baseline": 0.9},
+        {"kind": "reference", "attribute": "paper mean", "accuracy": 0.8695},
+    ]
+    lines = format_predictions(rows).splitlines()
+    assert lines[1].split() == ["Trouser", "96.00%", "90.00%"]
+    assert lines[-1].split()[-2:] == ["86.95%", "n/a"]
+    model = {
+        "sharpness_reconstructions": 0.02,
+        "sharpness_samples": 0.01,
+        "frechet_samples": {},
+        "class_accuracy": 0.85,
+        "majority_baseline": 0.103,
+        "one_vs_rest_mean": 0.95,
+        "one_vs_rest_majority_baseline": 0.9,
+    }
+    summary = {
+        "test_images": 10,
+        "originals_sharpness": 0.1,
+        "models": {"dfc": model},
+        "report": "r.html",
+        "seconds": 1.0,
+    }
+    assert "dfc             85.0% (majority 10.3%), 95.0% (majority 90.0%)" in format_summary(
+        summary
+    )

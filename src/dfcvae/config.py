@@ -239,7 +239,8 @@ def _is_integer(annotation: Any) -> bool:
 
 @dataclass
 class TrainConfig:
-    """Paper defaults: Adam, lr 5e-4, beta1 0.5 (the original code), batch 64."""
+    """Paper defaults: Adam, lr 5e-4, beta1 0.5 (as in the original code), batch 64 and 5 epochs
+    (the paper's; the released script ``main_cvae_content.lua`` uses batch 40 and 10 epochs)."""
 
     epochs: int = option(5, at_least=1, at_most=MAX_EPOCHS)
     max_steps: int = option(-1, at_least=1, at_most=MAX_STEPS, also=(-1,), help="-1: no limit")

@@ -233,13 +233,14 @@ def _run_demo(
 def write_report(
     out: Path, runs: list[Path], settings: AnalysisSettings, started: float
 ) -> dict[str, Any]:
-    """The analysis (reusing what an earlier report left), the report and summary.json."""
+    """The analysis (reusing the results an earlier report stored for the same runs and
+    settings), the report and summary.json."""
     from dfcvae.analysis.pipeline import analyse
     from dfcvae.demo_summary import summarise
-    from dfcvae.report import build_report, read_results
+    from dfcvae.report import build_report, store_dir
 
     files = out / "report_files"
-    results = analyse(runs, settings, known=read_results(files, runs))
+    results = analyse(runs, settings, store=store_dir(files))
     report = build_report(
         results,
         out / "report.html",

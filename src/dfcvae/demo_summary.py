@@ -21,6 +21,7 @@ def _t_test(metrics: dict[str, Any], metric: str, a: str, b: str) -> dict[str, A
             return {
                 "t": sign * test["t"] if test["t"] is not None else None,
                 "p": test["p"],
+                "p_holm": test.get("p_holm"),
                 "mean_difference": sign * test["mean_difference"],
             }
     return None
@@ -35,6 +36,7 @@ def _svm(rows: list[dict[str, Any]] | None) -> dict[str, float | None]:
         "class_accuracy": multiclass.get("accuracy"),
         "majority_baseline": multiclass.get("majority_baseline"),
         "one_vs_rest_mean": by_kind.get("mean", {}).get("accuracy"),
+        "one_vs_rest_majority_baseline": by_kind.get("mean", {}).get("majority_baseline"),
     }
 
 
@@ -85,9 +87,14 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"samples {m['sharpness_samples']:.4f}"
         )
         test = m.get("sharpness_vs_pvae")
-        if test and test["p"] is not None:
+        if test and test.get("p_holm") is not None:
             verdict = "sharper" if test["mean_difference"] > 0 else "blurrier"
-            line += f"  {verdict} than the PVAE: t = {test['t']:.2f}, p = {test['p']:.2g}"
+            if test["p_holm"] >= 0.05:
+                verdict = "not significantly " + verdict
+            line += (
+                f"  {verdict} than the PVAE: t = {test['t']:.2f}, p = {test['p']:.2g}, "
+                f"Holm-adjusted p = {test['p_holm']:.2g}"
+            )
         lines.append(line)
     lines.append("Active latent units (0 means KL collapse) and KL per image:")
     for name, m in summary["models"].items():
@@ -97,12 +104,17 @@ def format_summary(summary: dict[str, Any]) -> str:
     for name, m in summary["models"].items():
         spaces = ", ".join(f"{s} {v:.2f}" for s, v in m["frechet_samples"].items() if v is not None)
         lines.append(f"  {name:<15} {spaces}")
-    lines.append("Linear-SVM class accuracy from latent codes (majority baseline):")
+    lines.append(
+        "Linear-SVM accuracy from latent codes: multi-class, mean one-vs-rest "
+        "(each beside its majority baseline):"
+    )
     for name, m in summary["models"].items():
         if m.get("class_accuracy") is not None:
             lines.append(
                 f"  {name:<15} {100 * m['class_accuracy']:.1f}% "
-                f"({100 * m['majority_baseline']:.1f}%)"
+                f"(majority {100 * m['majority_baseline']:.1f}%), "
+                f"{100 * m['one_vs_rest_mean']:.1f}% "
+                f"(majority {100 * m['one_vs_rest_majority_baseline']:.1f}%)"
             )
     lines.append(f"report: {summary['report']}  ({summary['seconds']:.0f} s)")
     return "\n".join(lines)

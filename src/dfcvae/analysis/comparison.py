@@ -1,9 +1,11 @@
 """Comparing runs: that they were trained on the same data, summaries of per-image values, and
-the t-tests between runs and against the original images."""
+the t-tests between runs and against the original images, with Holm's correction for testing
+them all at once."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -49,6 +51,24 @@ def welch_t_test(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     }
 
 
+def holm_adjust(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p values (Holm 1979, step-down) of one family of tests.
+
+    Sorted ascending, the k-th smallest of the m finite p values becomes
+    max_{j <= k} min(1, (m - j + 1) * p_(j)); a hypothesis is rejected at level alpha, with the
+    family-wise error rate at most alpha, when its adjusted p is below alpha. None and NaN (a
+    test that could not be run) stay None and do not count in m.
+    """
+    finite = [(p, i) for i, p in enumerate(p_values) if p is not None and not math.isnan(p)]
+    m = len(finite)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(sorted(finite)):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[index] = running
+    return adjusted
+
+
 def t_tests(
     names: Sequence[str],
     per_image: Mapping[str, Mapping[str, Sequence[float]]],
@@ -57,7 +77,9 @@ def t_tests(
     """Between each two runs: a paired test per metric of ``paired`` that both have, and a
     Welch test of their samples' sharpness; then each run's reconstructions against the
     originals' sharpness (paired). per_image: run name (and ``originals``) -> metric -> values.
-    Each test: ``metric``, ``a``, ``b``, ``test`` (paired or welch), t, p, mean_difference, n."""
+    Each test: ``metric``, ``a``, ``b``, ``test`` (paired or welch), t, p, ``p_holm`` (p adjusted
+    by ``holm_adjust`` over every test of the list: the family the report shows),
+    mean_difference, n."""
     tests: list[dict[str, float | str]] = []
     for a, b in itertools.combinations(names, 2):
         for metric in paired:
@@ -80,4 +102,6 @@ def t_tests(
                 **test,
             }
         )
+    for test, adjusted in zip(tests, holm_adjust([test["p"] for test in tests]), strict=True):
+        test["p_holm"] = adjusted
     return tests

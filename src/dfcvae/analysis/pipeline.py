@@ -1,9 +1,12 @@
-"""``analyse``: every result that the report shows, computed in one place.
+"""``analyse``: every result that the report shows, computed in one place, and the only code that
+reads or writes the results store (``analysis.store``).
 
 The ``dfcvae report`` command and the demo call ``analyse`` and hand its ``AnalysisResults`` to
-``dfcvae.report.build_report``, which only renders them. Results already at hand (``Known``,
-e.g. read back from the files of an earlier report) are not computed again. A result that
-cannot be computed is recorded in ``problems`` with the reason; the others still are.
+``dfcvae.report.build_report``, which only renders them. Each result is looked up in the store
+under its key (``analysis.result_keys``: the runs' fingerprints and the settings it depends on)
+and computed only when the store lacks it; a changed setting or a retrained run therefore
+recomputes exactly the results that depend on it. A result that cannot be computed is recorded
+in ``problems`` with the reason; the others still are.
 
 Per run, in this order: reconstruction, samples, interpolation, tsne, vectors (attribute
 vectors), edit, correlation (of the attribute vectors) and predictions (linear-SVM accuracies,
@@ -23,9 +26,13 @@ from tqdm.auto import tqdm
 from dfcvae.analysis.attributes import attribute_correlation, attribute_vectors, edit
 from dfcvae.analysis.embedding import tsne
 from dfcvae.analysis.evaluate import FEATURE_SPACES, evaluate
+from dfcvae.analysis.fingerprint import run_fingerprint
 from dfcvae.analysis.grids import interpolate, reconstruct, sample
 from dfcvae.analysis.predict import predict_attributes, prediction_rows
+from dfcvae.analysis.result_keys import result_key
 from dfcvae.analysis.runs import Run, open_run, run_names
+from dfcvae.analysis.store import ResultsStore
+from dfcvae.analysis.training_logs import read_loss_log
 from dfcvae.errors import DFCVAEError
 from dfcvae.io import read_config
 from dfcvae.run_config import RunConfig
@@ -41,6 +48,7 @@ RUN_KINDS = (
     "predictions",
 )
 PREFERRED_EDIT = ("Smiling", "Eyeglasses")
+NOT_STORED = "not computed: no stored result for these runs and settings (run without --no-compute)"
 
 
 @dataclass
@@ -71,22 +79,12 @@ class AnalysisSettings:
 
 
 @dataclass
-class Known:
-    """Results already at hand. metrics: ``evaluate``'s result (used when it covers every
-    run); vectors and predictions: per run name; done: per run name, the other kinds whose
-    result is already rendered (e.g. its PNG exists), which ``analyse`` skips."""
-
-    metrics: dict[str, Any] | None = None
-    vectors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
-    predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    done: dict[str, set[str]] = field(default_factory=dict)
-
-
-@dataclass
 class RunResults:
-    """One run's results (None where not computed); fresh: the kinds computed by this call,
-    as opposed to taken from ``Known``; problems: kind -> why it is missing."""
+    """One run's results (None where missing); fingerprint: the run's identity
+    (``run_fingerprint``); fresh: the kinds computed by this call, as opposed to taken from the
+    store; problems: kind -> why it is missing."""
 
+    fingerprint: str = ""
     reconstruction: Any = None
     samples: torch.Tensor | None = None
     interpolation: torch.Tensor | None = None
@@ -102,8 +100,9 @@ class RunResults:
 @dataclass
 class AnalysisResults:
     """What ``analyse`` returns: the runs (names, folders, configs), the settings, the chosen
-    edit attribute, ``evaluate``'s metrics (metrics_fresh: computed by this call) and each
-    run's ``RunResults``; problems: page-wide kinds (``metrics``) -> why they are missing."""
+    edit attribute, ``evaluate``'s metrics (metrics_fresh: computed by this call), each run's
+    ``RunResults`` and training log (``read_loss_log``, read fresh each time); problems:
+    page-wide kinds (``metrics``) -> why they are missing."""
 
     names: list[str]
     run_dirs: list[Path]
@@ -112,6 +111,7 @@ class AnalysisResults:
     runs: dict[str, RunResults] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
     metrics_fresh: bool = False
+    logs: dict[str, dict[str, list[tuple[int, float]]]] = field(default_factory=dict)
     edit_attribute: str | None = None
     problems: dict[str, str] = field(default_factory=dict)
 
@@ -124,49 +124,75 @@ def pick_attribute(vectors: dict[str, torch.Tensor]) -> str:
     return max(vectors, key=lambda name: float(vectors[name].norm()))
 
 
+class Results:
+    """The store as ``analyse`` uses it: look a result up by key, else compute and keep it."""
+
+    def __init__(self, store: ResultsStore | None, compute: bool) -> None:
+        self.store, self.compute = store, compute
+
+    def obtain(self, key: dict[str, Any], make: Callable[[], Any], problems: dict[str, str]):
+        """(result, fresh): the stored result, or ``make()``'s (stored), or (None, False) with
+        the reason in ``problems[kind]``."""
+        kind = key["kind"]
+        stored = self.store.get(key) if self.store is not None else None
+        if stored is not None:
+            return stored, False
+        if not self.compute:
+            problems[kind] = NOT_STORED
+            return None, False
+        result = attempt(problems, kind, make)
+        if result is not None and self.store is not None:
+            self.store.put(key, result)
+        return result, result is not None
+
+
 def analyse(
     run_dirs: Sequence[str | Path],
     settings: AnalysisSettings | None = None,
     *,
-    known: Known | None = None,
+    store: str | Path | ResultsStore | None = None,
     compute: bool = True,
 ) -> AnalysisResults:
-    """Every result of the report for ``run_dirs``, computing what ``known`` lacks (nothing
-    when ``compute`` is False: the results are then what ``known`` holds)."""
+    """Every result of the report for ``run_dirs``: taken from ``store`` (a folder or a
+    ``ResultsStore``; None keeps nothing) when it holds them for these runs and settings,
+    else computed and stored (nothing computed when ``compute`` is False)."""
     settings = settings or AnalysisSettings()
-    known = known or Known()
+    if store is not None and not isinstance(store, ResultsStore):
+        store = ResultsStore(store)
+    results_store = Results(store, compute)
     paths = [Path(run_dir) for run_dir in run_dirs]
     names = run_names(paths)
     configs = {name: read_config(path) for name, path in zip(names, paths, strict=True)}
+    fingerprints = {name: run_fingerprint(path) for name, path in zip(names, paths, strict=True)}
     results = AnalysisResults(
         names, paths, configs, settings, edit_attribute=settings.edit_attribute
     )
+    results.logs = {name: read_loss_log(path) for name, path in zip(names, paths, strict=True)}
     runs = RunCache(dict(zip(names, paths, strict=True)), settings.device)
-    metrics = known.metrics
-    if metrics is not None and set(names) <= set(metrics.get("runs", {})):
-        results.metrics = metrics
-    elif compute:
-        opened = [runs.get(name) for name in names]  # a run that does not load stops here
-        results.metrics = attempt(
-            results.problems,
-            "metrics",
-            lambda: evaluate(
-                opened,
-                split=settings.split,
-                n=settings.n_eval,
-                temperature=settings.temperature,
-                feature_spaces=settings.feature_spaces,
-                classifier=settings.classifier,
-                device=settings.device,
-                batch_size=settings.batch_size,
-                seed=settings.seed,
-                progress=settings.progress,
-            ),
-        )
-        results.metrics_fresh = results.metrics is not None
+    key = result_key("metrics", settings, fingerprints)
+    results.metrics, results.metrics_fresh = results_store.obtain(
+        key, lambda: evaluate_runs(runs, names, settings), results.problems
+    )
     for name in tqdm(names, desc="report", disable=not settings.progress):
-        results.runs[name] = analyse_run(runs, name, results, known, compute)
+        out = RunResults(fingerprint=fingerprints[name])
+        results.runs[name] = analyse_run(runs, name, results, out, results_store)
     return results
+
+
+def evaluate_runs(runs: RunCache, names: list[str], settings: AnalysisSettings) -> dict[str, Any]:
+    opened = [runs.get(name) for name in names]  # a run that does not load stops here
+    return evaluate(
+        opened,
+        split=settings.split,
+        n=settings.n_eval,
+        temperature=settings.temperature,
+        feature_spaces=settings.feature_spaces,
+        classifier=settings.classifier,
+        device=settings.device,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        progress=settings.progress,
+    )
 
 
 class RunCache:
@@ -191,22 +217,24 @@ def attempt(problems: dict[str, str], kind: str, make: Callable[[], Any]) -> Any
 
 
 def analyse_run(
-    runs: RunCache, name: str, results: AnalysisResults, known: Known, compute: bool
+    runs: RunCache, name: str, results: AnalysisResults, out: RunResults, store: Results
 ) -> RunResults:
-    """One run's results, in ``RUN_KINDS`` order, each from ``known`` or computed."""
-    out = RunResults(vectors=known.vectors.get(name), predictions=known.predictions.get(name))
-    skip = known.done.get(name, set()) if compute else set(RUN_KINDS)
+    """One run's results, in ``RUN_KINDS`` order, each from the store or computed. The edit and
+    the correlation are keyed by the attribute vectors' settings too, since they use them."""
+    identity = {"run": out.fingerprint}
     for kind, make in computations(lambda: runs.get(name), results, out).items():
-        if kind == "edit" and out.vectors is not None:  # the first run's choice holds for all
-            results.edit_attribute = results.edit_attribute or pick_attribute(out.vectors)
-        if kind in skip or getattr(out, kind) is not None:
-            continue
         if kind in ("edit", "correlation") and out.vectors is None:
             if "vectors" in out.problems:
                 out.problems[kind] = out.problems["vectors"]
             continue
-        setattr(out, kind, attempt(out.problems, kind, make))
-        if getattr(out, kind) is not None:
+        resolved = {}
+        if kind == "edit":  # the first run's choice holds for all
+            results.edit_attribute = results.edit_attribute or pick_attribute(out.vectors)
+            resolved = {"attribute": results.edit_attribute}
+        key = result_key(kind, results.settings, identity, **resolved)
+        value, fresh = store.obtain(key, make, out.problems)
+        setattr(out, kind, value)
+        if fresh:
             out.fresh.add(kind)
     return out
 

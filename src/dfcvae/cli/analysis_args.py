@@ -64,13 +64,18 @@ def wrote(path: Path | str) -> None:
 
 
 def find_vectors(args: argparse.Namespace):
-    """--vectors FILE, else RUN/analysis/attribute_vectors.safetensors if there, else None."""
+    """--vectors FILE, else RUN/analysis/attribute_vectors.safetensors when it was computed from
+    the run's current model, else None (computed over the train split by the caller)."""
     from dfcvae.analysis import read_attribute_vectors
-    from dfcvae.analysis.attributes import VECTORS_FILE
+    from dfcvae.analysis.run_vectors import VECTORS_CACHE, current_vectors
 
-    path = Path(args.vectors) if args.vectors else Path(args.run) / ANALYSIS_DIR / VECTORS_FILE
-    if args.vectors or path.is_file():
-        vectors = read_attribute_vectors(path)
+    if args.vectors:
+        vectors = read_attribute_vectors(args.vectors)
+        print(f"attribute vectors: {args.vectors}", file=sys.stderr)
+        return vectors
+    path = Path(args.run) / VECTORS_CACHE
+    vectors = current_vectors(args.run, path)
+    if vectors is not None:
         print(f"attribute vectors: {path}", file=sys.stderr)
         return vectors
     print("attribute vectors: computing them over the train split", file=sys.stderr)

@@ -46,7 +46,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from dfcvae.analysis.evaluate import FEATURE_SPACES
     from dfcvae.analysis.pipeline import AnalysisSettings, analyse
-    from dfcvae.report import build_report, default_results_dir, read_results
+    from dfcvae.report import build_report, default_results_dir, store_dir
 
     settings = AnalysisSettings(
         split=args.split,
@@ -62,8 +62,8 @@ def cmd_report(args: argparse.Namespace) -> None:
         **options(args),
     )
     results_dir = Path(args.results_dir or default_results_dir(args.out))
-    known = read_results(results_dir, args.runs)
-    results = analyse(args.runs, settings, known=known, compute=not args.no_compute)
+    store = store_dir(results_dir)
+    results = analyse(args.runs, settings, store=store, compute=not args.no_compute)
     wrote(build_report(results, args.out, results_dir, title=args.title))
 
 
@@ -101,8 +101,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(out="report.html")
     p.add_argument("runs", metavar="RUN", nargs="+")
-    p.add_argument("--results-dir", help="reuse/write result files here (default OUT_files/)")
-    p.add_argument("--no-compute", action="store_true", help="only use files in --results-dir")
+    p.add_argument("--results-dir", help="results store and result files (default OUT_files/)")
+    p.add_argument(
+        "--no-compute", action="store_true", help="only show results stored for these settings"
+    )
     p.add_argument("--title", default="DFC-VAE report")
     p.add_argument("--split", default="test", choices=SPLITS)
     add_count(p, "--n-eval", default=500, high=MAX_EVAL_IMAGES, help="test images for the metrics")

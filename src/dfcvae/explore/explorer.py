@@ -10,32 +10,25 @@ are cached, so the decoder runs only when something changed.
 from __future__ import annotations
 
 import math
-import sys
 import tempfile
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from dfcvae.analysis import (
-    MissingLabelsError,
     Run,
-    attribute_vectors,
     open_run,
-    read_attribute_vectors,
-    save_attribute_vectors,
 )
-from dfcvae.analysis.attributes import VECTORS_FILE
 from dfcvae.analysis.grids import lerp, prior_codes, slerp
 from dfcvae.analysis.latents import decode, encode
+from dfcvae.analysis.run_vectors import cached_attribute_vectors
 from dfcvae.analysis.runs import RunLike, run_names
 from dfcvae.data.images import to_channels
 from dfcvae.data.preprocess import resize
-from dfcvae.errors import ConfigError, RunDirError
+from dfcvae.errors import ConfigError
 from dfcvae.explore.inputs import (
     MAX_BYTES,
     MAX_PIXELS,
@@ -46,8 +39,6 @@ from dfcvae.explore.inputs import (
 )
 from dfcvae.report.images import image_grid
 
-# The file `dfcvae attribute-vectors RUN` writes by default, so each one reuses the other's.
-VECTORS_CACHE = Path("analysis") / VECTORS_FILE
 ALPHA_STEPS = 101  # interpolation positions: alpha in steps of 0.01
 MAX_STRENGTH = 10.0
 MAX_SAMPLES = 64
@@ -66,38 +57,6 @@ class View:
     alpha: float = 0.0
     spherical: bool = False
     strengths: tuple[tuple[str, float], ...] = field(default=())
-
-
-def cached_attribute_vectors(run: Run, progress: bool = True) -> dict[str, torch.Tensor]:
-    """The run's attribute vectors (name -> (latent_dim,)) from ``RUN/analysis/``, computed over
-    the train split and written there atomically the first time. {} without labels."""
-    path = run.run_dir / VECTORS_CACHE
-    latent_dim = run.config.model.latent_dim
-    if path.is_file():
-        try:
-            vectors = read_attribute_vectors(path)
-        except RunDirError as error:
-            warnings.warn(f"{error}; computing the attribute vectors again", stacklevel=2)
-        else:
-            if all(v.shape == (latent_dim,) for v in vectors.values()):
-                return vectors
-            warnings.warn(f"{path}: made for another latent size; computing again", stacklevel=2)
-    if progress:
-        print(
-            f"{run.name}: attribute vectors over the train split, once; they are kept in {path}",
-            file=sys.stderr,
-        )
-    try:
-        vectors = attribute_vectors(run, device=str(run.device), progress=progress)
-    except MissingLabelsError as error:
-        warnings.warn(f"{run.name}: no attribute sliders ({error})", stacklevel=2)
-        return {}
-    metadata = {"run": str(run.run_dir), "split": "train", "code": "mu"}
-    try:
-        save_attribute_vectors(path, vectors, metadata)
-    except OSError as error:
-        warnings.warn(f"{path}: not cached ({error.strerror})", stacklevel=2)
-    return vectors
 
 
 class Explorer:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from dfcvae.analysis import Embedding, Reconstruction, save_attribute_vectors
+from dfcvae.analysis.run_vectors import vectors_metadata
 from dfcvae.report.figures import correlation_figure, save_figure, tsne_figure
 from dfcvae.report.images import image_grid, paired_rows_grid, rows_grid, save_grid
 from dfcvae.report.tables import write_matrix_csv
@@ -35,11 +36,15 @@ def write_rows(images: torch.Tensor, path: str | Path) -> Path:
 
 
 def write_attribute_vectors(
-    vectors: Mapping[str, torch.Tensor], path: str | Path, run_dir: str | Path, split: str
+    vectors: Mapping[str, torch.Tensor],
+    path: str | Path,
+    run_dir: str | Path,
+    split: str,
+    fingerprint: str | None = None,
 ) -> Path:
-    """The vectors with where they come from (the run, the split, the code: mu)."""
-    metadata = {"run": str(run_dir), "split": split, "code": "mu"}
-    return save_attribute_vectors(path, vectors, metadata)
+    """The vectors with where they come from (the run, the split, the code: mu, and the
+    fingerprint of the model they were computed from: ``vectors_metadata``)."""
+    return save_attribute_vectors(path, vectors, vectors_metadata(run_dir, split, fingerprint))
 
 
 def write_tsne(embedding: Embedding, path: str | Path) -> Path:

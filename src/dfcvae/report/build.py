@@ -1,13 +1,12 @@
 """``build_report``: one self-contained HTML page from the results of
-``dfcvae.analysis.pipeline.analyse``. It writes the results just computed into the results
-folder (``dfcvae.report.results_dir``), draws the page-wide figures and lays everything out; it
-never computes an analysis itself.
+``dfcvae.analysis.pipeline.analyse``. A pure rendering: it draws the results it is given (grids,
+figures, tables), writes them beside the page (``report.exports``) and lays everything out. It
+never computes an analysis, and never looks at files on disk to decide what is done.
 
     from dfcvae.analysis.pipeline import AnalysisSettings, analyse
-    from dfcvae.report import build_report, read_results
+    from dfcvae.report import build_report, store_dir
 
-    known = read_results("report_files", runs)  # what an earlier report left
-    results = analyse(runs, AnalysisSettings(n_eval=200), known=known)
+    results = analyse(runs, AnalysisSettings(n_eval=200), store=store_dir("report_files"))
     build_report(results, "report.html", "report_files")
 """
 
@@ -18,16 +17,9 @@ from typing import Any
 
 from dfcvae.analysis.pipeline import AnalysisResults
 from dfcvae.files import write_text
+from dfcvae.report.exports import METRICS_FILE, STORE_DIR, write_metrics, write_run_files
 from dfcvae.report.figures import loss_curves_figure, save_figure, sharpness_figure
 from dfcvae.report.html import ReportData, render_report
-from dfcvae.report.logs import read_loss_log
-from dfcvae.report.results_dir import (
-    METRICS_FILE,
-    RUN_FILES,
-    run_file,
-    write_metrics,
-    write_run_results,
-)
 
 LOSS_CURVES_FILE = "loss_curves.png"
 SHARPNESS_FILE = "sharpness.png"
@@ -39,6 +31,11 @@ def default_results_dir(out_html: str | Path) -> Path:
     return out_html.with_name(out_html.stem + "_files")
 
 
+def store_dir(results_dir: str | Path) -> Path:
+    """Where ``analyse`` keeps the results store inside a report's results folder."""
+    return Path(results_dir) / STORE_DIR
+
+
 def build_report(
     results: AnalysisResults,
     out_html: str | Path,
@@ -48,38 +45,30 @@ def build_report(
 ) -> Path:
     """Write the HTML page comparing the runs of ``results`` side by side; return its path.
 
-    results_dir: where the results computed by ``analyse`` are written and the earlier ones
-    are found (default ``default_results_dir(out_html)``). A result neither computed nor on
-    disk is named on the page with the reason. The page embeds every image, so it opens
-    offline as a single file.
+    results_dir: where the page's images, figures and tables are written (default
+    ``default_results_dir(out_html)``). A result that ``results`` lacks is named on the page
+    with the reason. The page embeds every image, so it opens offline as a single file.
     """
     results_dir = Path(results_dir) if results_dir else default_results_dir(out_html)
-    names = results.names
     data = ReportData(
         title=title,
-        names=names,
+        names=results.names,
         run_dirs=results.run_dirs,
         configs=results.configs,
         metrics=results.metrics,
+        logs=results.logs,
         problems={"": dict(results.problems)},
     )
     data.settings = page_settings(results)
-    if results.metrics_fresh:
+    if results.metrics is not None:
         write_metrics(results_dir, results.metrics)
-    elif results.metrics is None and "metrics" not in results.problems:
-        path = results_dir / METRICS_FILE
-        data.problems[""]["metrics"] = f"not computed ({path} is missing or lacks some runs)"
-    for name, run_dir in zip(names, results.run_dirs, strict=True):
+    else:
+        (results_dir / METRICS_FILE).unlink(missing_ok=True)
+    for name, run_dir in zip(results.names, results.run_dirs, strict=True):
         run = results.runs[name]
-        write_run_results(results_dir, name, run_dir, run, f"{name}: attribute vectors")
-        problems = data.problems.setdefault(name, dict(run.problems))
-        images = data.images.setdefault(name, {})
-        for kind in RUN_FILES:
-            path = run_file(results_dir, name, kind)
-            if path.is_file():
-                images[kind] = path
-            elif kind not in problems:
-                problems[kind] = f"not computed ({path} is missing)"
+        title_of_run = f"{name}: attribute vectors"
+        data.images[name] = write_run_files(results_dir, name, run_dir, run, title_of_run)
+        data.problems[name] = dict(run.problems)
         if run.predictions is not None:
             data.predictions[name] = run.predictions
     draw_figures(data, results_dir)
@@ -104,7 +93,7 @@ def page_settings(results: AnalysisResults) -> dict[str, Any]:
 
 def draw_figures(data: ReportData, results_dir: Path) -> None:
     """The loss curves of every run's log and the per-image sharpness distributions."""
-    logs = {name: read_loss_log(path) for name, path in zip(data.names, data.run_dirs, strict=True)}
+    logs = data.logs
     if any(logs.values()):
         figure = loss_curves_figure({name: log for name, log in logs.items() if log})
         data.figures["loss_curves"] = save_figure(figure, results_dir / LOSS_CURVES_FILE)

@@ -15,7 +15,8 @@ from dfcvae.run_config import RunConfig
 @dataclass
 class ReportData:
     """Everything the page shows. images: run name -> kind -> PNG path; figures: page-wide
-    PNGs (``loss_curves``, ``sharpness``); predictions: run name -> rows of the predictions CSV;
+    PNGs (``loss_curves``, ``sharpness``); logs: run name -> its training log's series;
+    predictions: run name -> rows of the predictions CSV;
     problems: run name (or ``""``) -> kind -> why that result is missing."""
 
     title: str
@@ -25,6 +26,7 @@ class ReportData:
     images: dict[str, dict[str, Path]] = field(default_factory=dict)
     figures: dict[str, Path] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
+    logs: dict[str, dict[str, list[tuple[int, float]]]] = field(default_factory=dict)
     predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     problems: dict[str, dict[str, str]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)

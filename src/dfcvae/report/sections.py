@@ -6,7 +6,7 @@ import json
 from html import escape
 from typing import Any
 
-from dfcvae.report.findings import LEVEL, SIGNIFICANCE, findings
+from dfcvae.report.findings import LEVEL, SIGNIFICANCE, correction_note, findings
 from dfcvae.report.markup import (
     ReportData,
     cells,
@@ -48,11 +48,22 @@ IMAGE_SECTIONS = (
 )
 
 
-def mean_accuracy(rows: list[dict[str, Any]] | None) -> float | None:
+def mean_accuracy(rows: list[dict[str, Any]] | None) -> tuple[float | None, float | None]:
+    """The mean one-vs-rest SVM accuracy and the mean of its majority baselines."""
     for row in rows or []:
         if row["kind"] == "mean":
-            return row["accuracy"]
-    return None
+            return row["accuracy"], row.get("majority_baseline")
+    return None, None
+
+
+def with_baselines(column: list[str], baselines: list[float | None]) -> list[str]:
+    """Accuracy cells with their majority-class baseline beside each value."""
+    return [
+        cell
+        if baseline is None
+        else cell.replace("</td>", f" <small>(majority {fmt(baseline)})</small></td>")
+        for cell, baseline in zip(column, baselines, strict=True)
+    ]
 
 
 def glance_section(data: ReportData) -> str:
@@ -76,12 +87,16 @@ def glance_section(data: ReportData) -> str:
             runs.get(n, {}).get("frechet", {}).get(space, {}).get("samples") for n in data.names
         ]
         columns.append((f"Fréchet distance of samples ({space}) ↓", "lower", values))
-    accuracies = [mean_accuracy(data.predictions.get(name)) for name in data.names]
+    accuracies, baselines = zip(
+        *(mean_accuracy(data.predictions.get(name)) for name in data.names), strict=True
+    )
     if any(a is not None for a in accuracies):
-        columns.append(("SVM mean accuracy ↑", "higher", accuracies))
+        columns.append(("SVM mean accuracy ↑ (majority baseline)", "higher", list(accuracies)))
     head = "".join(f"<th>{escape(label)}</th>" for label, _, _ in columns)
     body = []
     column_cells = [cells(values, better) for _, better, values in columns]
+    if any(a is not None for a in accuracies):
+        column_cells[-1] = with_baselines(column_cells[-1], list(baselines))
     for row, name in enumerate(data.names):
         described = escape(describe_run(data.configs[name]))
         row_cells = "".join(column[row] for column in column_cells)
@@ -209,19 +224,23 @@ def frechet_rows(data: ReportData) -> list[str]:
 def t_tests_table(data: ReportData) -> str:
     tests = []
     for test in data.metrics["t_tests"]:
-        significant = test["p"] is not None and test["p"] < SIGNIFICANCE
+        adjusted = test.get("p_holm")
+        significant = adjusted is not None and adjusted < SIGNIFICANCE
         css = ' class="significant"' if significant else ""
         tests.append(
             f"<tr{css}><td>{escape(test['metric'])}</td><td>{escape(test['a'])}</td>"
             f"<td>{escape(test['b'])}</td><td>{escape(test['test'])}</td>"
-            f"<td>{fmt(test['t'], 4)}</td><td>{fmt(test['p'], 3)}</td>"
+            f"<td>{fmt(test['t'], 4)}</td><td>{fmt(test['p'], 3)}</td><td>{fmt(adjusted, 3)}</td>"
             f"<td>{fmt(test['mean_difference'], 4)}</td><td>{test['n']}</td></tr>"
         )
-    head = "".join(f"<th>{h}</th>" for h in ("metric", "a", "b", "test", "t", "p"))
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("metric", "a", "b", "test", "t", "p", "Holm-adjusted p", "mean difference", "n")
+    )
     return (
         "<h3>t-tests (a − b)</h3><p class='caption'>Paired tests (scipy.stats.ttest_rel) on the "
         "same test images; samples share no images, so theirs are Welch tests. Bold: "
-        f"{LEVEL}.</p>" + html_table(head + "<th>mean difference</th><th>n</th>", tests)
+        f"{LEVEL}.</p>{correction_note(data)}" + html_table(head, tests)
     )
 
 
@@ -273,7 +292,7 @@ def predictions_section(data: ReportData) -> str:
         style = ' style="border-top: 2px solid #c7c7cc"' if first["kind"] != "attribute" else ""
         body.append(
             f"<tr{style}><td>{escape(key)}</td>"
-            f"<td>{'' if baseline is None else fmt(100 * baseline)}</td>"
+            f"<td>{baseline_cell(first['kind'], baseline)}</td>"
             f"{accuracies_html}</tr>"
         )
     return (
@@ -283,6 +302,12 @@ def predictions_section(data: ReportData) -> str:
         f"<table><thead><tr><th>attribute</th><th>majority baseline</th>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def baseline_cell(kind: str, baseline: float | None) -> str:
+    if baseline is not None:
+        return fmt(100 * baseline)
+    return "not given by the paper" if kind == "reference" else "n/a"
 
 
 def loss_section(data: ReportData) -> str:

@@ -59,7 +59,7 @@ def format_predictions(rows: Sequence[dict[str, Any]]) -> str:
             lines.append("-" * (width + 22))
         lines.append(
             f"{row['attribute']:<{width}}  {percent(row['accuracy']):>9}  "
-            f"{percent(row.get('majority_baseline')):>9}"
+            f"{percent(row.get('majority_baseline')) or 'n/a':>9}"
         )
     return "\n".join(lines)
 
@@ -112,8 +112,13 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         lines.append(
             f"  {test['metric']:<20} {test['a']} vs {test['b']} ({test['test']}): "
             f"t={format_number(test['t'])} p={format_number(test['p'], 3)} "
+            f"Holm-adjusted p={format_number(test.get('p_holm'), 3)} "
             f"mean difference={format_number(test['mean_difference'])}"
         )
+    lines.append(
+        f"  (Holm-Bonferroni over these {len(metrics['t_tests'])} tests: a difference is "
+        "significant at 0.05 when its Holm-adjusted p is below 0.05)"
+    )
     for name, reason in metrics.get("unavailable", {}).items():
         lines.append(f"unavailable: {name}: {reason}")
     lines += [f"note: {note}" for note in metrics.get("notes", [])]
