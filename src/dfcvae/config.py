@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from dfcvae.errors import ConfigError
 
