@@ -131,6 +131,7 @@ def train(
     """
     config.validate()
     check_loss_weights(config)
+    config = config.with_absolute_paths()  # config.json then works from any directory
     out = Path(out)
     if is_launcher_rank_zero():
         prepare_run_dir(out, resume, force)
