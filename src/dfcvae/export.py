@@ -8,6 +8,9 @@ return plain tensors. Both files take any batch size:
 - ``decoder.onnx``: ``z`` (N, latent) float32 -> ``image`` (N, C, S, S) in [0, 1].
 
 Writing needs the ``onnx`` package and checking needs ``onnxruntime`` (the ``export`` extra).
+The files are written by torch's TorchScript-based exporter (``dynamo=False``), deprecated since
+torch 2.9 but needing no ``onnxscript``; tested with torch 2.14. TorchScript itself is not
+offered: torch 2.14 deprecates ``torch.jit.trace`` in favour of ``torch.export``.
 """
 
 from __future__ import annotations
