@@ -12,11 +12,12 @@ import dfcvae
 from dfcvae import DFCVAE
 from dfcvae.cli import main
 from dfcvae.config import read_config_file
+from dfcvae.configs import config_path
 from dfcvae.presets import config_from_preset
 from tests.data_fixtures import CELEBA_LAYOUTS, make_celeba
 from tests.model_layers import ORIGINAL_128, layer_list
 
-ORIGINAL_CONFIG = Path(__file__).parent.parent / "configs" / "celeba-original-128.toml"
+ORIGINAL_CONFIG = config_path("celeba-original-128")
 
 
 def _train(capsys: pytest.CaptureFixture, *argv: str) -> None:

@@ -8,6 +8,7 @@ from dfcvae.losses import DFCVAELoss, feature_loss, kl_divergence, pixel_loss, s
 from dfcvae.model import DFCVAE, VAEOutput
 from dfcvae.model_config import ModelConfig
 from dfcvae.presets import PRESETS, config_from_preset
+from dfcvae.pretrained import from_pretrained, save_pretrained
 from dfcvae.run_config import RunConfig
 
 __all__ = [
@@ -22,11 +23,13 @@ __all__ = [
     "VAEOutput",
     "config_from_preset",
     "feature_loss",
+    "from_pretrained",
     "kl_divergence",
     "load",
     "load_run",
     "pixel_loss",
     "save_model",
+    "save_pretrained",
     "ssim_colour_loss",
     "train",
 ]

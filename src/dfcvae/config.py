@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tomllib
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from dfcvae.errors import ConfigError
 

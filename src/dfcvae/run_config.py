@@ -6,7 +6,8 @@ unknown keys or impossible values with one line naming the option.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from dfcvae.config import TrainConfig, dataclass_from_dict
@@ -57,3 +58,28 @@ class RunConfig:
             where = f"{source} [{name}]"
             kwargs[name] = dataclass_from_dict(klass, data.get(name, {}), where, ranges=ranges)
         return cls(**kwargs)
+
+    def with_absolute_paths(self) -> RunConfig:
+        """A copy whose data root, labels file, cache folder and loss-network weights are
+        absolute, so that the run directory works from any working directory."""
+        data = replace(
+            self.data,
+            root=absolute(self.data.root),
+            labels_file=absolute(self.data.labels_file),
+            cache_dir=absolute(self.data.cache_dir),
+        )
+        weights = self.loss.loss_weights
+        loss = replace(
+            self.loss, loss_weights=weights if weights == "random" else absolute(weights)
+        )
+        return replace(self, data=data, loss=loss)
+
+    def with_data_root(self, root: str | Path | None) -> RunConfig:
+        """A copy that reads its data from ``root`` (absolute); the same config when None."""
+        return self if root is None else replace(self, data=replace(self.data, root=absolute(root)))
+
+
+def absolute(path: str | Path | None) -> str | None:
+    """``path`` resolved to an absolute path (``~`` expanded, against the working directory);
+    None stays None."""
+    return None if path is None else str(Path(path).expanduser().resolve())

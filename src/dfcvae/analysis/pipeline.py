@@ -57,7 +57,8 @@ class AnalysisSettings:
     per reconstruction, sample and edit grid (edits at most 8); n_tsne and perplexity: t-SNE;
     steps and rows: interpolations; temperature: of samples and random endpoints;
     edit_attribute: default Smiling, else the longest attribute vector of the first run;
-    limit: first images per split for attribute vectors and SVMs (default each run's own)."""
+    limit: first images per split for attribute vectors and SVMs (default each run's own);
+    data_root: every run reads its data from there instead of its config.json's folder."""
 
     split: str = "test"
     n_eval: int = 500
@@ -72,6 +73,7 @@ class AnalysisSettings:
     limit: int | None = None
     feature_spaces: Sequence[str] = FEATURE_SPACES
     classifier: str | Path | None = None
+    data_root: str | Path | None = None
     device: str = "cpu"
     batch_size: int = 64
     seed: int = 0
@@ -162,13 +164,16 @@ def analyse(
     results_store = Results(store, compute)
     paths = [Path(run_dir) for run_dir in run_dirs]
     names = run_names(paths)
-    configs = {name: read_config(path) for name, path in zip(names, paths, strict=True)}
+    configs = {
+        name: read_config(path).with_data_root(settings.data_root)
+        for name, path in zip(names, paths, strict=True)
+    }
     fingerprints = {name: run_fingerprint(path) for name, path in zip(names, paths, strict=True)}
     results = AnalysisResults(
         names, paths, configs, settings, edit_attribute=settings.edit_attribute
     )
     results.logs = {name: read_loss_log(path) for name, path in zip(names, paths, strict=True)}
-    runs = RunCache(dict(zip(names, paths, strict=True)), settings.device)
+    runs = RunCache(dict(zip(names, paths, strict=True)), settings.device, settings.data_root)
     key = result_key("metrics", settings, fingerprints)
     results.metrics, results.metrics_fresh = results_store.obtain(
         key, lambda: evaluate_runs(runs, names, settings), results.problems
@@ -198,12 +203,12 @@ def evaluate_runs(runs: RunCache, names: list[str], settings: AnalysisSettings) 
 class RunCache:
     """Opens each run once, when a result first needs its model."""
 
-    def __init__(self, run_dirs: dict[str, Path], device: str):
-        self.run_dirs, self.device, self.runs = run_dirs, device, {}
+    def __init__(self, run_dirs: dict[str, Path], device: str, data_root: str | Path | None = None):
+        self.run_dirs, self.device, self.data_root, self.runs = run_dirs, device, data_root, {}
 
     def get(self, name: str) -> Run:
         if name not in self.runs:
-            self.runs[name] = open_run(self.run_dirs[name], self.device)
+            self.runs[name] = open_run(self.run_dirs[name], self.device, data_root=self.data_root)
         return self.runs[name]
 
 

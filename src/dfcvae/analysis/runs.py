@@ -74,18 +74,31 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
     return resolved
 
 
-def open_run(run: RunLike, device: str | torch.device = "cpu") -> Run:
-    """A ``Run`` from a run directory (or the same ``Run`` moved to ``device``)."""
+def open_run(
+    run: RunLike,
+    device: str | torch.device = "cpu",
+    *,
+    data_root: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+) -> Run:
+    """A ``Run`` from a run directory (or the same ``Run`` moved to ``device``).
+
+    data_root: read the data from there instead of the folder in ``config.json`` (a run moved
+    to another machine, or trained with a relative ``--data-root``); checkpoint: load a
+    Lightning checkpoint of the run instead of ``model.safetensors`` (``dfcvae.io.load_run``).
+    """
     device = resolve_device(device)
     if isinstance(run, Run):
         if run.device != device:
             run.model.to(device)
+        if data_root is not None:
+            run.config = run.config.with_data_root(data_root)
         return run
     run_dir = Path(run)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
-    model, config = load_run(run_dir, device)
-    return Run(run_dir, model, config)
+    model, config = load_run(run_dir, device, checkpoint)
+    return Run(run_dir, model, config.with_data_root(data_root))
 
 
 def run_names(run_dirs: Sequence[str | Path]) -> list[str]:

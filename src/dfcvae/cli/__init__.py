@@ -15,6 +15,7 @@ from dfcvae.cli import (
     demo_commands,
     evaluation_commands,
     explore_commands,
+    export_commands,
     grid_commands,
     train_commands,
 )
@@ -28,6 +29,7 @@ COMMAND_MODULES = [
     evaluation_commands,
     demo_commands,
     explore_commands,
+    export_commands,
 ]
 AFTER_INTERRUPT = {
     "demo": "run the same command again to resume: finished stages are kept",

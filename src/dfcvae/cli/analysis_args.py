@@ -59,6 +59,25 @@ def options(args: argparse.Namespace) -> dict:
     return {"device": args.device, "batch_size": args.batch_size, "seed": args.seed}
 
 
+def open_cli_run(args: argparse.Namespace):
+    """RUN opened once, on --device, with --data-root and --checkpoint applied."""
+    from dfcvae.analysis.runs import open_run
+
+    return open_run(
+        args.run,
+        args.device,
+        data_root=args.data_root,
+        checkpoint=getattr(args, "checkpoint", None),
+    )
+
+
+def open_cli_runs(args: argparse.Namespace) -> list:
+    """Every RUN of evaluate or explore opened once, with --data-root applied to each."""
+    from dfcvae.analysis.runs import open_run
+
+    return [open_run(run, args.device, data_root=args.data_root) for run in args.runs]
+
+
 def wrote(path: Path | str) -> None:
     print(f"wrote {path}")
 

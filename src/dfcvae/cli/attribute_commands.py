@@ -11,6 +11,7 @@ from dfcvae.cli.analysis_args import (
     DEFAULT_CS,
     default_output,
     find_vectors,
+    open_cli_run,
     options,
     parse_floats,
     parse_strengths,
@@ -35,7 +36,7 @@ def cmd_attribute_vectors(args: argparse.Namespace) -> None:
 
     out = default_output(args, VECTORS_FILE)
     vectors = attribute_vectors(
-        args.run,
+        open_cli_run(args),
         args.split,
         limit=args.limit,
         device=args.device,
@@ -53,7 +54,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
     strengths = parse_strengths(args.strength, args.strength_steps)
     out = default_output(args, "edit.png")
     images = edit(
-        args.run,
+        open_cli_run(args),
         args.attribute,
         strengths,
         args.n,
@@ -73,7 +74,7 @@ def cmd_predict_attributes(args: argparse.Namespace) -> None:
     out = default_output(args, "attribute_predictions.csv")
     rows = prediction_rows(
         predict_attributes(
-            args.run,
+            open_cli_run(args),
             cs=parse_floats(args.cs, "--cs", C_RANGE),
             limit=args.limit,
             progress=not args.quiet,
@@ -91,7 +92,7 @@ def cmd_tsne(args: argparse.Namespace) -> None:
 
     color_by = None if args.color_by == "none" else args.color_by
     embedding = tsne(
-        args.run,
+        open_cli_run(args),
         args.split,
         args.n,
         color_by=color_by,
@@ -110,7 +111,10 @@ def cmd_attribute_correlation(args: argparse.Namespace) -> None:
     vectors = find_vectors(args)
     if vectors is None:
         vectors = attribute_vectors(
-            args.run, device=args.device, batch_size=args.batch_size, progress=not args.quiet
+            open_cli_run(args),
+            device=args.device,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
         )
     title = f"{Path(args.run).name}: attribute vectors"
     wrote(write_correlation(*attribute_correlation(vectors), out, title))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfcvae.cli.analysis_args import options, wrote
+from dfcvae.cli.analysis_args import open_cli_runs, options, wrote
 from dfcvae.cli.options import (
     MAX_EVAL_IMAGES,
     MAX_GRID_IMAGES,
@@ -27,7 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     out = Path(args.out or "metrics.json")
     metrics = evaluate(
-        args.runs,
+        open_cli_runs(args),
         args.split,
         args.n,
         temperature=args.temperature,
@@ -58,6 +58,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         limit=args.limit,
         feature_spaces=args.feature_space or FEATURE_SPACES,
         classifier=args.classifier,
+        data_root=args.data_root,
         progress=not args.quiet,
         **options(args),
     )

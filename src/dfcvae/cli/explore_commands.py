@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from dfcvae.cli.options import MAX_PORT, add_count
+from dfcvae.cli.analysis_args import open_cli_runs
+from dfcvae.cli.options import MAX_PORT, add_count, add_data_root
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
     from dfcvae.explore import serve
 
-    serve(args.runs, host=args.host, port=args.port, device=args.device, progress=not args.quiet)
+    runs = open_cli_runs(args) if args.data_root else args.runs
+    serve(runs, host=args.host, port=args.port, device=args.device, progress=not args.quiet)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,4 +30,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bars at start")
+    add_data_root(p)
     p.set_defaults(func=cmd_explore)

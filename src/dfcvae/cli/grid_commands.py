@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from dfcvae.cli.analysis_args import default_output, options, wrote
+from dfcvae.cli.analysis_args import default_output, open_cli_run, options, wrote
 from dfcvae.cli.options import (
     MAX_GRID_IMAGES,
     MAX_GRID_ROWS,
@@ -21,7 +21,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     from dfcvae.analysis import reconstruct
     from dfcvae.report.artifacts import write_reconstruction
 
-    result = reconstruct(args.run, args.split, args.n, progress=not args.quiet, **options(args))
+    result = reconstruct(
+        open_cli_run(args), args.split, args.n, progress=not args.quiet, **options(args)
+    )
     wrote(write_reconstruction(result, default_output(args, "reconstruction.png"), args.nrow))
 
 
@@ -29,7 +31,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from dfcvae.analysis import sample
     from dfcvae.report.artifacts import write_samples
 
-    images = sample(args.run, args.n, args.temperature, **options(args))
+    images = sample(open_cli_run(args), args.n, args.temperature, **options(args))
     wrote(write_samples(images, default_output(args, "samples.png"), args.nrow))
 
 
@@ -38,7 +40,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     from dfcvae.report.artifacts import write_rows
 
     images = interpolate(
-        args.run,
+        open_cli_run(args),
         args.left,
         args.right,
         steps=args.steps,

@@ -88,6 +88,14 @@ def add_common(p: argparse.ArgumentParser, batch_size: int = 64) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_data_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="read the data from DIR instead of the folder the run was trained on",
+    )
+
+
 def add_command(
     commands: argparse._SubParsersAction,
     name: str,
@@ -102,6 +110,13 @@ def add_command(
     if name not in ("evaluate", "report"):
         p.add_argument("run", metavar="RUN", help="run directory made by `dfcvae train`")
     p.add_argument("-o", "--out", help=out or "output file (default RUN/analysis/...)")
+    add_data_root(p)
+    if name not in ("evaluate", "report"):
+        p.add_argument(
+            "--checkpoint",
+            help="a Lightning checkpoint of the run (e.g. checkpoints/last.ckpt) instead of "
+            "model.safetensors: an unfinished or interrupted run",
+        )
     add_common(p, batch_size)
     p.set_defaults(func=func)
     return p

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dfcvae.config import add_flags, flag_values, merge, read_config_file
+from dfcvae.configs import config_path, shipped_configs
 from dfcvae.data import DataConfig
 from dfcvae.files import CONFIG_FILE
 from dfcvae.io import read_config
@@ -22,7 +23,7 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.resume and (Path(args.out) / CONFIG_FILE).is_file():
         base = read_config(args.out).to_dict()
         return RunConfig.from_dict(merge(base, flag_values(args, args.config_flags)))
-    file_values = read_config_file(args.config) if args.config else {}
+    file_values = read_config_file(config_path(args.config)) if args.config else {}
     if args.config:  # each key's type and range, naming the file: one line before any merge
         RunConfig.from_dict(file_values, source=f"--config {args.config}", ranges=True)
     preset = args.preset or file_values.pop("preset", None) or "vae-123"
@@ -62,7 +63,11 @@ def register_train(commands: argparse._SubParsersAction) -> None:
     keeps the preset's or the config file's value."""
     p = commands.add_parser("train", help="train a PVAE or a DFC-VAE into a run directory")
     p.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default vae-123)")
-    p.add_argument("--config", help="TOML or JSON config file (see configs/)")
+    p.add_argument(
+        "--config",
+        help="a TOML or JSON config file, or the name of a shipped one: "
+        + ", ".join(shipped_configs()),
+    )
     p.add_argument("--out", required=True, help="run directory")
     flags: dict[str, tuple[str, ...]] = {}
     for section in ("data", "model", "loss", "train"):

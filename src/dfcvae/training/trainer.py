@@ -133,6 +133,7 @@ def train(
     config.validate()
     check_loss_weights(config)
     check_hardware(config.train.precision, config.train.accelerator, config.train.devices)
+    config = config.with_absolute_paths()  # config.json then works from any directory
     out = Path(out)
     if is_launcher_rank_zero():
         prepare_run_dir(out, resume, force)
