@@ -132,10 +132,14 @@ def test_page_and_its_files_load_nothing_from_another_server(url):
 
 
 def test_thumbnail_is_the_first_runs_test_image(url, explorer):
-    status, headers, body = call(url, "/api/thumbnails/3.png")
+    prefix = json.loads(call(url, "/api/info")[2])["thumbnail_path"]
+    assert prefix == f"/api/thumbnails/{explorer.fingerprint}/"
+    status, headers, body = call(url, f"{prefix}3.png")
     assert status == 200 and headers["Content-Type"] == "image/png"
     np.testing.assert_array_equal(pixels(body), as_uint8(explorer.test[3][0]))
-    assert call(url, f"/api/thumbnails/{len(explorer.test)}.png")[0] == 404
+    assert call(url, f"{prefix}{len(explorer.test)}.png")[0] == 404
+    assert call(url, "/api/thumbnails/3.png")[0] == 404
+    assert call(url, "/api/thumbnails/0123456789ab/3.png")[0] == 404  # other runs' images
 
 
 def test_render_decodes_mu_of_the_input_for_each_run(url, explorer):
@@ -269,6 +273,7 @@ def test_an_upload_over_the_byte_cap_is_refused_before_it_is_read(url, explorer)
     host, port = url.split("//")[1].rstrip("/").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     connection.putrequest("POST", "/api/upload")
+    connection.putheader("Content-Type", "application/octet-stream")
     connection.putheader("Content-Length", str(explorer.max_bytes + 1))
     connection.endheaders()
     response = connection.getresponse()

@@ -1,13 +1,17 @@
 """`dfcvae explore` in a real headless Chromium (Selenium with Debian's chromium-driver): the page
 loads, an attribute slider changes every run's image, an uploaded PNG is reconstructed and an
-uploaded text file gets its error message."""
+uploaded text file gets its error message, all through the server's same-origin checks; a page
+of another origin can neither make the server work nor read or show its images."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import io
 import shutil
 import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +92,11 @@ def test_the_page_in_chromium_sliders_uploads_and_errors(server, browser, tmp_pa
     assert len(output_sources(browser)) == 2
     wait_until(browser, lambda d: d.execute_script("return document.body.dataset.samples"),
                "no samples appeared")  # fmt: skip
+    thumbnails = browser.find_elements("css selector", "#thumbnails img")
+    source = thumbnails[0].get_attribute("src")
+    assert len(thumbnails) == 32 and f"/api/thumbnails/{server.explorer.fingerprint}/" in source
+    loaded = "return [...document.querySelectorAll('#thumbnails img')].every(i => i.naturalWidth)"
+    wait_until(browser, lambda d: d.execute_script(loaded), "the thumbnails did not load")
     sliders = browser.find_elements("css selector", "#attributes input[type=range]")
     assert len(sliders) == 10  # one-vs-rest Fashion-MNIST classes
     assert browser.find_element("id", "temperature").get_attribute("type") == "range"
@@ -131,3 +140,69 @@ def test_the_page_in_chromium_sliders_uploads_and_errors(server, browser, tmp_pa
     # Nothing failed to load, and nothing was refused by the content security policy.
     severe = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert [entry for entry in severe if "/api/upload" not in entry["message"]] == []
+
+
+@contextlib.contextmanager
+def other_site(folder: Path):
+    """A plain page served from another port: another origin (same site) than the explorer."""
+    (folder / "index.html").write_text("<!doctype html><title>another page</title><p>hello")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    page = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=page.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{page.server_address[1]}/"
+    finally:
+        page.shutdown()
+        page.server_close()
+
+
+# Run in the other origin's page: what a page in another tab can try against the explorer.
+ATTACK = """
+const [target, thumbnail, done] = arguments;
+const results = {};
+const body = JSON.stringify({temperature: 1, seed: 4242, n: 2});
+try {
+  await fetch(target + "api/samples", {method: "POST", mode: "no-cors", body,
+                                      headers: {"Content-Type": "text/plain"}});
+  results.simple = "answered";
+} catch (error) { results.simple = "refused"; }
+try {
+  await fetch(target + "api/samples", {method: "POST", body,
+                                      headers: {"Content-Type": "application/json"}});
+  results.json = "read";
+} catch (error) { results.json = "blocked"; }
+try {
+  await (await fetch(target + "api/info")).json();
+  results.info = "read";
+} catch (error) { results.info = "blocked"; }
+const img = new Image();
+img.onload = () => { results.image = "shown"; done(results); };
+img.onerror = () => { results.image = "refused"; done(results); };
+img.src = thumbnail;
+"""
+
+
+def test_a_page_of_another_origin_cannot_use_the_server(server, browser, tmp_path, monkeypatch):
+    import dfcvae.explore.server as module
+
+    refused, samples = [], []
+    original, draw = module.foreign_request, server.explorer.samples
+    monkeypatch.setattr(
+        module, "foreign_request", lambda *a: refused.append(original(*a)) or refused[-1]
+    )
+    monkeypatch.setattr(server.explorer, "samples", lambda *a: samples.append(a) or draw(*a))
+    thumbnail = f"{server.url}api/thumbnails/{server.explorer.fingerprint}/0.png"
+    with other_site(tmp_path) as page:
+        browser.get(page)
+        results = browser.execute_async_script(ATTACK, server.url, thumbnail)
+    # The simple POST reaches the server (no preflight), which refuses it; its Cross-Origin-
+    # Resource-Policy then keeps even the opaque answer from the page.
+    expected = {"simple": "refused", "json": "blocked", "info": "blocked", "image": "refused"}
+    assert results == expected
+    assert samples == []  # the server did no work for it
+    reasons = [reason for reason in refused if reason]
+    assert len(reasons) >= 3 and all("another site" in reason for reason in reasons), reasons

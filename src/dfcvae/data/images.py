@@ -46,8 +46,7 @@ def open_image(path: Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                img.load()
-                return _upright(img)
+                return load_upright(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise BadImage(f"decompression bomb ({err})") from None
     except UnidentifiedImageError:
@@ -55,6 +54,39 @@ def open_image(path: Path) -> Image.Image:
         raise BadImage("empty file" if size == 0 else "not an image") from None
     except Exception as err:  # noqa: BLE001 -- PIL plugins raise many types on corrupt data
         raise BadImage(f"{type(err).__name__}: {err}") from None
+
+
+def load_upright(img: Image.Image, shrink_to: int | None = None) -> Image.Image:
+    """Decode an opened image (first frame) and turn it as its EXIF orientation says.
+
+    shrink_to: for a picture that only has to become a small one, a shorter side to keep:
+    a JPEG is decoded at the smallest of 1/2, 1/4 or 1/8 scale that keeps it (``draft``),
+    any other image is box-averaged down by the largest whole factor that keeps it, before
+    anything else is done to it. Memory then stays near that of the decoded file, and the
+    orientation and mode conversions work on the small image. None: the full image.
+    """
+    if shrink_to is not None:
+        img.draft(None, (shrink_to, shrink_to))
+    img.load()
+    if shrink_to is not None:
+        img = _shrink(img, shrink_to)
+    return _upright(img)
+
+
+def _shrink(img: Image.Image, side: int) -> Image.Image:
+    """Box-average down by the largest whole factor that keeps the shorter side >= ``side``."""
+    factor = min(img.size) // side
+    if factor < 2:
+        return img
+    info = img.info  # the EXIF block, for the orientation
+    if img.mode == "1":
+        img = img.convert("L")
+    elif img.mode == "P":  # averaging palette indices means nothing: colours first
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    width, height = img.size
+    small = img.resize((-(-width // factor), -(-height // factor)), Image.Resampling.BOX)
+    small.info = dict(info)
+    return small
 
 
 def _upright(img: Image.Image) -> Image.Image:
@@ -81,9 +113,14 @@ def to_channels(img: Image.Image, channels: int) -> Image.Image:
 def _to_8bit(img: Image.Image) -> Image.Image:
     """Scale 16/32-bit integer and float images to 8-bit ``L``; leave others alone."""
     if img.mode.startswith("I"):
-        values = np.asarray(img).astype(np.float64)
-        values = np.clip(values, 0, 65535) / 257.0
-    elif img.mode == "F":
+        # round(v / 257) in integers: (v + 128) // 257 (257 is odd, so there are no ties),
+        # 4 bytes a pixel where float64 took 8 for each of several copies.
+        values = np.asarray(img).astype(np.int32)
+        np.clip(values, 0, 65535, out=values)
+        values += 128
+        values //= 257
+        return Image.fromarray(values.astype(np.uint8))
+    if img.mode == "F":
         values = np.asarray(img).astype(np.float64)
         values = values * 255.0 if values.size and np.nanmax(values) <= 1.0 else values
     else:

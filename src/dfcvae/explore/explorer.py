@@ -9,8 +9,8 @@ are cached, so the decoder runs only when something changed.
 
 from __future__ import annotations
 
+import hashlib
 import math
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,6 +22,7 @@ from dfcvae.analysis import (
     Run,
     open_run,
 )
+from dfcvae.analysis.fingerprint import run_fingerprint
 from dfcvae.analysis.grids import lerp, prior_codes, slerp
 from dfcvae.analysis.latents import decode, encode
 from dfcvae.analysis.run_vectors import cached_attribute_vectors
@@ -29,14 +30,17 @@ from dfcvae.analysis.runs import RunLike, run_names
 from dfcvae.data.images import to_channels
 from dfcvae.data.preprocess import resize
 from dfcvae.errors import ConfigError
+from dfcvae.explore.guard import ascii_int
 from dfcvae.explore.inputs import (
     MAX_BYTES,
+    MAX_IMAGE_BYTES,
     MAX_PIXELS,
     decode_upload,
     prepare_image,
     to_pil,
     to_tensor,
 )
+from dfcvae.files import CONFIG_FILE, MODEL_FILE
 from dfcvae.report.images import image_grid
 
 ALPHA_STEPS = 101  # interpolation positions: alpha in steps of 0.01
@@ -44,6 +48,7 @@ MAX_STRENGTH = 10.0
 MAX_SAMPLES = 64
 MAX_TEMPERATURE = 5.0
 VIEW_MEMORY = 64
+MAX_DECODES = 2  # uploads decoded at once; more wait their turn
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,29 @@ class View:
     strengths: tuple[tuple[str, float], ...] = field(default=())
 
 
+def runs_fingerprint(runs: Sequence[Run]) -> str:
+    """12 hex digits that change when any run's model file or config changes, or the runs or
+    their order do: part of the thumbnails' URLs, so that a browser never shows a cached
+    image of other runs."""
+    digest = hashlib.sha256()
+    for run in runs:
+        if all((run.run_dir / name).is_file() for name in (CONFIG_FILE, MODEL_FILE)):
+            digest.update(run_fingerprint(run.run_dir).encode())
+        else:  # a Run built in memory: its config and weights instead
+            digest.update(repr(run.config).encode())
+            for tensor in run.model.state_dict().values():
+                digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy())
+        digest.update(b"\0")
+    return digest.hexdigest()[:12]
+
+
 class Explorer:
     """Runs side by side for the page. Thread-safe: model calls take one lock.
 
     runs: run directories (or ``Run``); the first one's test split gives the thumbnails.
+    max_uploads, max_test_inputs: inputs kept prepared (with their codes), the least recently
+    used forgotten first; max_bytes, max_pixels, max_image_bytes: the caps on an upload (its
+    file, its width x height, its decoded pixels); max_decodes: uploads decoded at once.
     """
 
     def __init__(
@@ -72,46 +96,56 @@ class Explorer:
         *,
         thumbnails: int = 32,
         max_uploads: int = 32,
+        max_test_inputs: int = 64,
         max_bytes: int = MAX_BYTES,
         max_pixels: int = MAX_PIXELS,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
+        max_decodes: int = MAX_DECODES,
         progress: bool = True,
     ) -> None:
         if not runs:
             raise ConfigError("give at least one run directory")
         self.runs = [open_run(run, device) for run in runs]
         self.names = run_names([run.run_dir for run in self.runs])
+        self.fingerprint = runs_fingerprint(self.runs)
         self.test = self.runs[0].dataset("test", progress=progress)
         self.thumbnails = list(range(min(thumbnails, len(self.test))))
         self.vectors = [cached_attribute_vectors(run, progress) for run in self.runs]
         self.attributes = list(dict.fromkeys(name for v in self.vectors for name in v))
-        self.max_uploads, self.max_bytes, self.max_pixels = max_uploads, max_bytes, max_pixels
-        self._scratch = tempfile.TemporaryDirectory(prefix="dfcvae-explore-")
+        self.limits = {"upload": max_uploads, "test": max_test_inputs}
+        self.max_bytes, self.max_pixels = max_bytes, max_pixels
+        self.max_image_bytes = max_image_bytes
+        # An upload is decoded down to 4 times the largest run's side (at least 256 pixels).
+        self.work_side = max(256, 4 * max(run.config.model.image_size for run in self.runs))
         self._inputs: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
         self._codes: dict[tuple[str, int], torch.Tensor] = {}
         self._views: OrderedDict[object, list[torch.Tensor]] = OrderedDict()
         self._uploads = 0
         self._lock = threading.Lock()
+        self._decoding = threading.BoundedSemaphore(max_decodes)
 
     def close(self) -> None:
-        """Remove the temporary folder."""
-        self._scratch.cleanup()
+        """Forget the inputs (nothing is kept on disk)."""
+        with self._lock:
+            self._inputs.clear()
+            self._codes.clear()
+            self._views.clear()
 
     # Inputs: "test/<index>" for the first run's test split, "upload/<n>" for uploads.
 
     def add_upload(self, data: bytes) -> str:
-        """Decode, check and prepare an upload for every run; its input key. The oldest upload
-        is forgotten past ``max_uploads``. Raises UploadError with a message for the page."""
-        img = decode_upload(data, self._scratch.name, self.max_bytes, self.max_pixels)
-        images = [prepare_image(img, run.config) for run in self.runs]
+        """Decode, check and prepare an upload for every run; its input key. The least recently
+        used upload is forgotten past ``max_uploads``. Raises UploadError with a message for
+        the page."""
+        with self._decoding:
+            img = decode_upload(
+                data, self.max_bytes, self.max_pixels, self.max_image_bytes, self.work_side
+            )
+            images = [prepare_image(img, run.config) for run in self.runs]
         with self._lock:
             self._uploads += 1
             key = f"upload/{self._uploads}"
-            self._inputs[key] = images
-            uploads = [k for k in self._inputs if k.startswith("upload/")]
-            for old in uploads[: max(0, len(uploads) - self.max_uploads)]:
-                del self._inputs[old]
-                for index in range(len(self.runs)):
-                    self._codes.pop((old, index), None)
+            self._keep(key, images)
         return key
 
     def preview(self, key: str) -> torch.Tensor:
@@ -122,15 +156,28 @@ class Explorer:
     def input_images(self, key: str) -> list[torch.Tensor]:
         """The input as each run sees it: one (C, S, S) in [0, 1] per run (call under the lock)."""
         if key in self._inputs:
+            self._inputs.move_to_end(key)
             return self._inputs[key]
         kind, _, number = key.partition("/")
-        if kind != "test" or not number.isdigit() or int(number) >= len(self.test):
+        index = ascii_int(number)
+        if kind != "test" or index is None or index >= len(self.test):
             known = "a test image 0.." + str(len(self.test) - 1)
             raise ConfigError(f"unknown input {key!r}: pick {known} or upload again")
-        image = self.test[int(number)][0]
+        image = self.test[index][0]
         images = [self._fit(image, run) for run in self.runs]
-        self._inputs[key] = images
+        self._keep(f"test/{index}", images)
         return images
+
+    def _keep(self, key: str, images: list[torch.Tensor]) -> None:
+        """Remember an input; forget the least recently used ones of its kind past the limit,
+        with their codes (call under the lock)."""
+        self._inputs[key] = images
+        kind = key.partition("/")[0]
+        same = [k for k in self._inputs if k.partition("/")[0] == kind]
+        for old in same[: max(0, len(same) - self.limits[kind])]:
+            del self._inputs[old]
+            for index in range(len(self.runs)):
+                self._codes.pop((old, index), None)
 
     @staticmethod
     def _fit(image: torch.Tensor, run: Run) -> torch.Tensor:

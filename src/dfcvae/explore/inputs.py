@@ -1,24 +1,23 @@
 """Uploaded images, checked and then prepared exactly as a run's data pipeline prepares its files.
 
-An upload is capped in bytes and in pixels before it is decoded (decompression bombs), must be
-a JPEG, PNG or WebP, and is then decoded, converted to the run's channels and cropped/padded/
-resized by the same pieces the cache builder uses (``dfcvae.data``), so an upload of a data
-set's own file gives the very pixels of its cached image.
+An upload is capped in bytes, in pixels and in the bytes its decoded pixels take before it is
+decoded (decompression bombs, 16-bit images), must be a JPEG, PNG or WebP, and is then decoded
+(a large one straight down to a working size), converted to the run's channels and cropped/
+padded/resized by the same pieces the cache builder uses (``dfcvae.data``), so an upload of a
+data set's own file gives the very pixels of its cached image.
 """
 
 from __future__ import annotations
 
 import io
-import tempfile
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from dfcvae.data import celeba, digits
-from dfcvae.data.images import BadImage, open_image, to_channels
+from dfcvae.data.images import load_upright, to_channels
 from dfcvae.data.preprocess import Prepare, center_square, resize
 from dfcvae.errors import DFCVAEError
 from dfcvae.run_config import RunConfig
@@ -26,6 +25,9 @@ from dfcvae.run_config import RunConfig
 FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # a 48-megapixel phone photo fits; PIL's own bomb limit is ~89M
+# Decoded pixels of one upload: 50 megapixels of RGBA, 100 of 16-bit grey. A JPEG counts at
+# the scale it is decoded at (see ``check_size``).
+MAX_IMAGE_BYTES = 200_000_000
 
 
 class UploadError(DFCVAEError):
@@ -37,13 +39,27 @@ class UploadError(DFCVAEError):
         self.status = status
 
 
-def decode_upload(
-    data: bytes, scratch: str | Path, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
-) -> Image.Image:
-    """The uploaded bytes as a fully decoded PIL image (EXIF orientation applied).
+def stored_bytes(mode: str) -> int:
+    """Bytes PIL keeps per pixel of an image in ``mode`` (bit depth x channels, rounded up to
+    its storage: 1 for 1/L/P, 2 for 16-bit grey, 4 for every other mode, RGB included)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
 
-    Checks the size in bytes, the format and the width x height from the header before any
-    pixel is decoded. scratch: a temporary folder where the bytes are kept while decoding.
+
+def decode_upload(
+    data: bytes,
+    max_bytes: int = MAX_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
+    shrink_to: int | None = None,
+) -> Image.Image:
+    """The uploaded bytes as a decoded PIL image (EXIF orientation applied).
+
+    Checks the size in bytes, the format, the width x height and the memory the decoded
+    pixels take (``stored_bytes`` each) from the header, before any pixel is decoded.
+    shrink_to: the shorter side to keep; a larger image is decoded or averaged down first
+    (``dfcvae.data.images.load_upright``), so no full-size copy is ever converted.
     Raises UploadError with a message for the page.
     """
     if not data:
@@ -53,29 +69,42 @@ def decode_upload(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=FORMATS) as header:
-                width, height = header.size
+            with Image.open(io.BytesIO(data), formats=FORMATS) as img:
+                check_size(img, max_pixels, max_image_bytes, shrink_to)
+                return load_upright(img, shrink_to)
     except UnidentifiedImageError:
         raise UploadError("not a JPEG, PNG or WebP image", 415) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         message = f"the image has too many pixels; the limit is {max_pixels:,}"
         raise UploadError(message, 413) from None
+    except UploadError:
+        raise
     except Exception as error:  # noqa: BLE001 -- PIL plugins raise many types on corrupt data
         raise UploadError(f"a broken image ({type(error).__name__}: {error})") from None
+
+
+def check_size(
+    img: Image.Image, max_pixels: int, max_image_bytes: int, shrink_to: int | None
+) -> None:
+    """Refuse (413) an opened, undecoded image with too many pixels, or whose pixels would
+    take more than ``max_image_bytes`` once decoded (a JPEG at the scale it will be decoded)."""
+    width, height = img.size
     if width * height > max_pixels:
         raise UploadError(
             f"the image has {width}x{height} = {width * height:,} pixels; "
             f"the limit is {max_pixels:,}",
             413,
         )
-    # open_image is the data pipeline's decoder (EXIF, bombs, truncated files); it reads a path.
-    with tempfile.NamedTemporaryFile(dir=scratch, suffix=".upload") as file:
-        file.write(data)
-        file.flush()
-        try:
-            return open_image(Path(file.name))
-        except BadImage as error:
-            raise UploadError(f"a broken image ({error})") from None
+    if shrink_to is not None:
+        img.draft(None, (shrink_to, shrink_to))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
+    width, height = img.size
+    size = width * height * stored_bytes(img.mode)
+    if size > max_image_bytes:
+        raise UploadError(
+            f"the image decodes to {width}x{height} {img.mode} pixels = {size:,} bytes; "
+            f"the limit is {max_image_bytes:,}",
+            413,
+        )
 
 
 def preparation(config: RunConfig) -> Prepare:

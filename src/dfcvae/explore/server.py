@@ -2,34 +2,41 @@
 one static page and a small JSON API over an ``Explorer``. No template engine, no CDN.
 
     GET  /                          the page (static/index.html, explore.js, explore.css)
-    GET  /api/info                  runs, attribute names, thumbnail indices, upload limits
-    GET  /api/thumbnails/<i>.png    test image i of the first run
-    POST /api/upload                body: the image file's bytes -> {"input", "image"}
-    POST /api/render                body: a view as JSON -> {"images": [{"run", "png"}], "ms"}
-    POST /api/samples               body: {"temperature", "seed", "n"} -> the same shape
+    GET  /api/info                        runs, attribute names, thumbnails, upload limits
+    GET  /api/thumbnails/<runs>/<i>.png   test image i of the first run (<runs>: which runs)
+    POST /api/upload                      the image file's bytes -> {"input", "image"}
+    POST /api/render                      a view as JSON -> {"images": [{"run", "png"}], "ms"}
+    POST /api/samples                     {"temperature", "seed", "n"} -> the same shape
 
-Errors are JSON ``{"error": message}`` with a 4xx status; the server keeps running.
+Errors are JSON ``{"error": message}`` with a 4xx status; the server keeps running. Requests
+from other web pages get 403 (``guard``); slow and surplus connections are cut off
+(``connections``).
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import ipaddress
 import json
 import math
+import re
 import socket
 import socketserver
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 
 from dfcvae.analysis.runs import RunLike
 from dfcvae.errors import ConfigError
+from dfcvae.explore.connections import MAX_CONNECTIONS, TIMEOUT, CappedServer, DeadlineReader
 from dfcvae.explore.explorer import Explorer, View
+from dfcvae.explore.guard import JSON_TYPES, UPLOAD_TYPES, ascii_int, foreign_request, media_type
 from dfcvae.explore.inputs import UploadError, png_bytes
 
 STATIC = {
@@ -43,8 +50,46 @@ SECURITY_HEADERS = {
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    # No other origin may read or embed an answer (and there is no CORS header to allow it).
+    "Cross-Origin-Resource-Policy": "same-origin",
 }
 MAX_JSON_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: ``path`` is a template where ``{runs}`` stands for the runs' fingerprint
+    and ``{index}`` for a number; ``handler`` names the ``Handler`` method; ``types`` are the
+    content types a POST body may have."""
+
+    method: str
+    path: str
+    handler: str
+    types: frozenset[str] = frozenset()
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        parts = re.split(r"(\{\w+\})", self.path)
+        return re.compile(
+            "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
+        )
+
+
+ROUTES = (
+    Route("GET", "/api/info", "info"),
+    Route("GET", "/api/thumbnails/{runs}/{index}.png", "thumbnail"),
+    Route("POST", "/api/upload", "upload", UPLOAD_TYPES),
+    Route("POST", "/api/render", "render", JSON_TYPES),
+    Route("POST", "/api/samples", "samples", JSON_TYPES),
+)
+
+
+def find_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    for route in ROUTES:
+        found = route.pattern.fullmatch(path)
+        if route.method == method and found:
+            return route, found.groupdict()
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -95,44 +140,53 @@ class Handler(BaseHTTPRequestHandler):
     # the client's delayed ACK, 40 ms on Linux, a third of the time budget of a slider move.
     disable_nagle_algorithm = True
 
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # reads go through the deadline instead
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, lambda: self.deadline))
+
+    def handle_one_request(self) -> None:
+        self.deadline = time.monotonic() + self.server.timeout_s
+        super().handle_one_request()
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: errors reach the page; the terminal shows only the URL
 
     def do_GET(self) -> None:
-        if not self.check_host():
-            return
         path = self.path.split("?", 1)[0]
-        explorer = self.server.explorer
+        if not self.check_host() or (path.startswith("/api/") and not self.check_origin()):
+            return
         if path in STATIC:
             name, kind = STATIC[path]
             body = resources.files("dfcvae.explore").joinpath("static", name).read_bytes()
             return self.send(HTTPStatus.OK, body, kind)
-        if path == "/api/info":
-            return self.send_json(HTTPStatus.OK, self.server.info)
-        if path.startswith("/api/thumbnails/") and path.endswith(".png"):
-            number = path[len("/api/thumbnails/") : -len(".png")]
-            if number.isdigit() and int(number) < len(explorer.test):
-                png = png_bytes(explorer.test[int(number)][0])
-                return self.send(HTTPStatus.OK, png, "image/png", cache=True)
-        self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+        found = find_route("GET", path)
+        if found is None:
+            return self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+        route, parameters = found
+        getattr(self, route.handler)(parameters)
 
     def do_POST(self) -> None:
-        if not self.check_host():
-            return
         path = self.path.split("?", 1)[0]
-        routes = {
-            "/api/upload": self.upload,
-            "/api/render": self.render,
-            "/api/samples": self.samples,
-        }
-        if path not in routes:
+        if not self.check_host() or not self.check_origin():
+            return
+        found = find_route("POST", path)
+        if found is None:
             return self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {path}"})
+        route = found[0]
+        kind = media_type(self.headers.get("Content-Type"))
+        if kind not in route.types:
+            self.skip_body()
+            message = f"{path} takes {' or '.join(sorted(route.types))}, not {kind or 'nothing'}"
+            return self.send_json(HTTPStatus.FORBIDDEN, {"error": message})
         limit = self.server.explorer.max_bytes if path == "/api/upload" else MAX_JSON_BYTES
         body = self.read_body(limit)
-        if body is None:
-            return
+        if body is not None:
+            self.answer(route, body)
+
+    def answer(self, route: Route, body: bytes) -> None:
         try:
-            routes[path](body)
+            getattr(self, route.handler)(body)
         except UploadError as error:
             self.send_json(error.status, {"error": str(error)})
         except ConfigError as error:
@@ -140,9 +194,24 @@ class Handler(BaseHTTPRequestHandler):
         except ConnectionError:
             raise
         except Exception as error:  # noqa: BLE001 -- one line on the page, the server goes on
-            message = f"internal error in {path}: {type(error).__name__}: {error}"
+            message = f"internal error in {route.path}: {type(error).__name__}: {error}"
             print(f"dfcvae explore: {message}", file=sys.stderr)
             self.send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": message})
+
+    def info(self, parameters: dict[str, str]) -> None:
+        self.send_json(HTTPStatus.OK, self.server.info)
+
+    def thumbnail(self, parameters: dict[str, str]) -> None:
+        explorer = self.server.explorer
+        index = ascii_int(parameters["index"])
+        if (
+            parameters["runs"] != explorer.fingerprint
+            or index is None
+            or index >= len(explorer.test)
+        ):
+            return self.send_json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {self.path}"})
+        png = png_bytes(explorer.test[index][0])
+        self.send(HTTPStatus.OK, png, "image/png", cache=True)
 
     def upload(self, body: bytes) -> None:
         explorer = self.server.explorer
@@ -191,22 +260,47 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(HTTPStatus.FORBIDDEN, {"error": f"host {host!r} is not allowed"})
         return False
 
+    def check_origin(self) -> bool:
+        """Only the page itself: a request another web page makes gets 403 (see ``guard``)."""
+        reason = foreign_request(self.headers, self.headers.get("Host") or "")
+        if reason is None:
+            return True
+        self.skip_body()
+        self.send_json(HTTPStatus.FORBIDDEN, {"error": f"{reason} is not allowed"})
+        return False
+
+    def skip_body(self) -> None:
+        """Before a refusal: read a small body, so the answer is not lost to a reset
+        connection; close the connection instead of reading a large or unknown one."""
+        header = self.headers.get("Content-Length")
+        length = (
+            None if header is None else ascii_int(header.strip(), max_digits=18, canonical=False)
+        )
+        if length is None or length > MAX_JSON_BYTES:
+            if header is not None or self.command == "POST":
+                self.close_connection = True
+            return
+        self.rfile.read(length)
+
     def read_body(self, limit: int) -> bytes | None:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        header = self.headers.get("Content-Length") or ""
+        length = ascii_int(header.strip(), max_digits=18, canonical=False)
+        if length is None:
+            self.close_connection = True
             self.send_json(HTTPStatus.LENGTH_REQUIRED, {"error": "send a Content-Length"})
             return None
-        if int(length) > limit:
+        if length > limit:
             self.close_connection = True  # the body stays unread
-            message = f"the request has {int(length):,} bytes; the limit is {limit:,}"
+            message = f"the request has {length:,} bytes; the limit is {limit:,}"
             self.send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message})
             return None
-        return self.rfile.read(int(length))
+        return self.rfile.read(length)
 
     def send_json(self, status: int, value: Any) -> None:
         self.send(status, json.dumps(value).encode(), "application/json")
 
     def send(self, status: int, body: bytes, kind: str, cache: bool = False) -> None:
+        self.connection.settimeout(self.server.timeout_s)  # reads may have left less
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -219,17 +313,27 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class ExploreServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer that carries the ``Explorer``."""
+class ExploreServer(CappedServer):
+    """The HTTP server that carries the ``Explorer``.
 
-    daemon_threads = True
+    timeout: seconds a request may take to arrive (and an idle connection may stay open);
+    max_connections: open connections at once, more are answered 503.
+    """
 
-    def __init__(self, explorer: Explorer, host: str, port: int) -> None:
-        self.explorer = explorer
+    def __init__(
+        self,
+        explorer: Explorer,
+        host: str,
+        port: int,
+        *,
+        timeout: float = TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.explorer, self.timeout_s = explorer, timeout
         self.loopback = is_loopback(host)
         if ":" in host.strip("[]"):
             self.address_family = socket.AF_INET6
-        super().__init__((host.strip("[]"), port), Handler)
+        super().__init__((host.strip("[]"), port), Handler, max_connections=max_connections)
         self.info = {
             "runs": [
                 {
@@ -244,8 +348,10 @@ class ExploreServer(ThreadingHTTPServer):
             ],
             "attributes": explorer.attributes,
             "thumbnails": explorer.thumbnails,
+            "thumbnail_path": f"/api/thumbnails/{explorer.fingerprint}/",
             "max_bytes": explorer.max_bytes,
             "max_pixels": explorer.max_pixels,
+            "max_image_bytes": explorer.max_image_bytes,
         }
 
     def handle_error(self, request, client_address) -> None:
@@ -266,10 +372,18 @@ class ExploreServer(ThreadingHTTPServer):
         return f"http://{host}:{port}/"
 
 
-def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 8765) -> ExploreServer:
-    """A server bound to ``host:port`` (port 0: a free one), not yet serving."""
+def make_server(
+    explorer: Explorer,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    timeout: float = TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> ExploreServer:
+    """A server bound to ``host:port`` (port 0: a free one), not yet serving; see
+    ``ExploreServer`` for ``timeout`` and ``max_connections``."""
     try:
-        return ExploreServer(explorer, host, port)
+        return ExploreServer(explorer, host, port, timeout=timeout, max_connections=max_connections)
     except OSError as error:
         reason = error.strerror or str(error)
         raise ConfigError(

@@ -166,7 +166,7 @@ async function start() {
   buildAttributes(info.attributes);
   for (const index of info.thumbnails) {
     const img = document.createElement("img");
-    img.src = `/api/thumbnails/${index}.png`;
+    img.src = `${info.thumbnail_path}${index}.png`;
     img.alt = `test image ${index}`;
     img.title = `test image ${index}`;
     img.tabIndex = 0;
@@ -181,7 +181,9 @@ async function start() {
       if (file.size > info.max_bytes) {
         throw new Error(`${file.size} bytes; the limit is ${info.max_bytes}`);
       }
-      const reply = await post("/api/upload", file, file.type || "application/octet-stream");
+      // Always the file's bytes as such: the server takes no other type for an upload (a
+      // text/plain body could come from any web page), and checks the format itself.
+      const reply = await post("/api/upload", file, "application/octet-stream");
       clearError();
       choose(which, reply.input, reply.image);
     } catch (error) {
@@ -213,7 +215,7 @@ async function start() {
     $("seed").value = String(Math.floor(Number($("seed").value) || 0) + 1);
     drawSamples();
   });
-  if (info.thumbnails.length > 0) choose("input", "test/0", `/api/thumbnails/0.png`);
+  if (info.thumbnails.length > 0) choose("input", "test/0", `${info.thumbnail_path}0.png`);
   drawSamples();
 }
 
