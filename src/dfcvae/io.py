@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from dfcvae.errors import ConfigError, RunDirError
+from dfcvae.fast_paths import fuse_decoder
 from dfcvae.files import CONFIG_FILE, MODEL_FILE, read_tensors, write_json, write_tensors
 from dfcvae.model import DFCVAE
 from dfcvae.run_config import RunConfig
@@ -38,9 +39,10 @@ def read_config(run_dir: str | Path) -> RunConfig:
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[DFCVAE, RunConfig]:
-    """The trained model (eval mode) and its config from a run directory."""
+    """The trained model (eval mode, its decoder fused: ``fast_paths.fuse_decoder``) and its
+    config from a run directory."""
     config = read_config(run_dir)
-    model = DFCVAE(config.model)
+    model = fuse_decoder(DFCVAE(config.model))
     try:
         model.load_state_dict(read_tensors(Path(run_dir) / MODEL_FILE))
     except RuntimeError as error:
