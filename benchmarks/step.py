@@ -8,10 +8,10 @@ it, against a naive reference written the way the seed ports write it.
   replay of the step's own convolutions (``ceiling.py``) run in between, in alternating runs of
   two steps each, of which the second of each is timed: all see the same machine load, each in
   its own steady state (``StepTimer``).
-- ``NaiveReference``: fp32, NCHW, the decoder run layer by layer, the whole VGG19 ``features``
-  run on both the image and the reconstruction with autograd on (weights frozen, as the seeds
-  do), the taps picked on the way; ``torch.optim.Adam`` with its default (per-parameter loop
-  on CPU).
+- ``NaiveReference``: fp32, NCHW, the decoder run layer by layer (``DFCVAE`` as built), the
+  whole VGG19 ``features`` run on both the image and the reconstruction with autograd on
+  (weights frozen, as the seeds do), the taps picked on the way; ``torch.optim.Adam`` with its
+  default (per-parameter loop on CPU).
 - ``step_flops``: FLOPs of one dfcvae step (forward, backward, optimizer) by FlopCounterMode.
 - ``parity``: the losses of N steps of dfcvae's fast path and of the fp32 reference, from the
   same seed, weights and batches.
@@ -98,22 +98,12 @@ def synthetic_images(n: int, channels: int, size: int, seed: int = 0) -> torch.T
     return F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def layer_by_layer(vae: DFCVAE) -> DFCVAE:
-    """``vae`` with each decoder block run one layer after the other (nearest upsampling,
-    replication padding, 3x3 convolution...), as the seed ports write it, instead of as one
-    transposed convolution (``model.upsample_conv``); same layers, same state dict."""
-    blocks = vae.decoder.features
-    for index, block in enumerate(blocks):
-        blocks[index] = nn.Sequential(*block)
-    return vae
-
-
 class NaiveReference:
     """One training step as the seed ports write it (see the module docstring)."""
 
     def __init__(self, config: RunConfig, device: torch.device):
         self.config = config
-        self.vae = layer_by_layer(DFCVAE(config.model)).to(device)
+        self.vae = DFCVAE(config.model).to(device)  # the paper's layers, one after the other
         train = config.train
         self.optimizer = torch.optim.Adam(
             self.vae.parameters(), lr=train.lr, betas=(train.beta1, train.beta2)

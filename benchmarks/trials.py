@@ -9,21 +9,31 @@ change one thing of an earlier rung.
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 
 from common import Clock, Samples, set_allocator
 from dfcvae import RunConfig
+from dfcvae.fast_paths import fuse_decoder
 from dfcvae.loss_networks import build_loss_network
 from dfcvae.losses import feature_loss, kl_divergence, pixel_loss
 from dfcvae.model import DFCVAE
-from step import NaiveReference, layer_by_layer, synthetic_images
+from step import NaiveReference, synthetic_images
 
 SLOW_S = 30.0
+# What each of dfcvae.fast_paths' fused forms buys: a rung with it, a side trial without.
+FUSED_DECODER = (
+    "+ fused decoder block (fast_paths.FusedDecoderBlock: upsample, pad and 3x3 conv as one "
+    "transposed conv)"
+)
+PLAIN_MSE = (
+    "feature MSE in its plain form (F.mse_loss on fp32 copies of the maps) instead of the fused "
+    "fast_paths.SquaredErrorMean"
+)
 
 
 @dataclass(frozen=True)
@@ -39,22 +49,10 @@ class Recipe:
     keep_freed: bool = False  # glibc keeps freed memory (training.memory.keep_freed_memory)
     threads: int | None = None  # intra-op threads; None: torch's default
     naive: bool = False  # the NaiveReference itself
-    one_conv_decoder: bool = False  # decoder blocks as one transposed convolution (else layers)
-    fused_mse: bool = True  # feature MSE by losses.SquaredErrorMean (else on fp32 copies)
+    one_conv_decoder: bool = False  # fast_paths.fuse_decoder (else the paper's layers in turn)
+    fused_mse: bool = True  # feature MSE by fast_paths.SquaredErrorMean (else on fp32 copies)
     one_batch: bool = False  # x and x_hat through the loss network as one batch of 2N
     base: str | None = None  # for side trials: the rung they are compared with
-
-
-def mse_on_fp32_copies(target: list[torch.Tensor], recon: list[torch.Tensor]) -> torch.Tensor:
-    """The feature term as it was before ``losses.SquaredErrorMean``: ``F.mse_loss`` on fp32
-    copies of the maps, channels-last maps read as their (N, H, W, C) views."""
-
-    def nhwc(t: torch.Tensor) -> torch.Tensor:
-        return t.permute(0, 2, 3, 1) if t.is_contiguous(memory_format=torch.channels_last) else t
-
-    with torch.autocast(recon[0].device.type, enabled=False):
-        terms = [F.mse_loss(nhwc(r).float(), nhwc(t).float()) for t, r in zip(target, recon)]
-    return torch.stack(terms).sum()
 
 
 def ladder(uses_loss_network: bool, native_bf16: bool = False) -> list[Recipe]:
@@ -70,8 +68,7 @@ def ladder(uses_loss_network: bool, native_bf16: bool = False) -> list[Recipe]:
     last = rungs[-1] if uses_loss_network else Recipe("dfcvae pieces, fp32, NCHW")
     if not uses_loss_network:
         rungs.append(last)
-    last = replace(last, name="+ decoder blocks as one transposed convolution",
-                   one_conv_decoder=True)  # fmt: skip
+    last = replace(last, name=FUSED_DECODER, one_conv_decoder=True)
     rungs.append(last)
     cl = replace(last, name="+ channels_last", channels_last=True, naive=False)
     fused = replace(cl, name="+ fused Adam", fused=True)
@@ -93,8 +90,7 @@ def ladder(uses_loss_network: bool, native_bf16: bool = False) -> list[Recipe]:
         side.insert(1, replace(bf16, name="bf16 autocast", base=fused.name))
     if uses_loss_network:
         side += [
-            replace(fused, name="feature MSE by F.mse_loss on fp32 copies of the maps",
-                    fused_mse=False, base=fused.name),
+            replace(fused, name=PLAIN_MSE, fused_mse=False, base=fused.name),
             replace(fused, name="x and x_hat through the loss network as one batch",
                     one_batch=True, base=fused.name),
         ]  # fmt: skip
@@ -117,9 +113,7 @@ def recipe_step(config: RunConfig, device: torch.device, recipe: Recipe):
         return naive_step
     cfg, train = config.loss, config.train
     memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
-    vae = DFCVAE(config.model)
-    if not recipe.one_conv_decoder:
-        layer_by_layer(vae)
+    vae = fuse_decoder(DFCVAE(config.model), fused=recipe.one_conv_decoder)
     vae = vae.to(device, memory_format=memory_format)
     network = None
     if cfg.uses_loss_network:
@@ -137,7 +131,7 @@ def recipe_step(config: RunConfig, device: torch.device, recipe: Recipe):
             network.compile()
     cast = torch.autocast(device.type, dtype=torch.bfloat16) if recipe.bf16 else nullcontext()
     k = len(cfg.layers)
-    mse = feature_loss if recipe.fused_mse else mse_on_fp32_copies
+    mse = functools.partial(feature_loss, fused=recipe.fused_mse)
 
     def features(x: torch.Tensor, recon: torch.Tensor):
         if recipe.one_batch:

@@ -1,5 +1,7 @@
-"""The fast training path (channels-last weights and inputs, fused Adam, bf16 autocast where
-the hardware has it) gives the losses of the plain fp32 NCHW path, step for step.
+"""The fast training path (the fused forms of ``dfcvae.fast_paths``, channels-last weights and
+inputs, fused Adam, bf16 autocast where the hardware has it) gives the losses of the plain fp32
+NCHW path of the paper's layers, step for step; each fused form equals its plain form on its
+own, and forward hooks on the paper's layers fire in either form.
 
 Stated tolerances on the relative difference of each step's loss:
 - fp32 channels-last + fused Adam vs fp32 NCHW + per-parameter Adam: 1e-5 (only the order of
@@ -19,13 +21,31 @@ from contextlib import nullcontext
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from dfcvae import config_from_preset
+from dfcvae import DFCVAE, PRESETS, ModelConfig, config_from_preset
+from dfcvae.fast_paths import FusedDecoderBlock, fuse_decoder
+from dfcvae.loss_networks import LossNetwork, get_spec
+from dfcvae.model import DecoderBlock, decoder_block
 from dfcvae.training.module import DFCVAEModule
 
+aten = torch.ops.aten
 FP32_TOLERANCE = 1e-5
 BF16_TOLERANCE = 5e-2
 COMPILE_TOLERANCE = 1e-4
+
+
+class OpRecorder(TorchDispatchMode):
+    """The ATen operators run inside the block (forward and backward): ``seen``."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN206
+        self.seen.add(func.overloadpacket)
+        return func(*args, **(kwargs or {}))
 
 
 def feature_config(
@@ -53,13 +73,17 @@ def smooth_batches(steps: int, batch: int, size: int = 32) -> list[torch.Tensor]
 def run_steps(config, batches, *, fast: bool, bf16: bool = False) -> list[float]:
     """The losses of a manual loop doing what Lightning's automatic optimisation does:
     configure_model, configure_optimizers, training_step (under autocast for bf16-mixed),
-    zero_grad, backward, optimizer step. ``fast=False`` is the plain fp32 NCHW path."""
+    zero_grad, backward, optimizer step. ``fast=False`` is the plain fp32 NCHW path: the paper's
+    decoder layers one after the other, the feature MSE on fp32 copies."""
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = DFCVAEModule(config.to_dict())
     if not fast:
         module.memory_format = torch.contiguous_format
+        fuse_decoder(module.vae, fused=False)
+        if module.criterion.perceptual is not None:
+            module.criterion.perceptual.fused = False
     module.configure_model()
     if fast:
         optimizer = module.configure_optimizers()
@@ -143,3 +167,116 @@ def test_the_compiled_step_matches_the_eager_one():
     compiled = run_steps(pixel_config(compile=True), batches, fast=True)
     eager = run_steps(pixel_config(), batches, fast=True)
     assert max(relative_differences(compiled, eager)) < COMPILE_TOLERANCE
+
+
+def test_training_and_loading_build_the_fused_forms() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = DFCVAEModule(feature_config().to_dict())
+    blocks = list(module.vae.decoder.features)
+    assert blocks and all(type(block) is FusedDecoderBlock for block in blocks)
+    assert module.criterion.perceptual.fused
+    plain = fuse_decoder(module.vae, fused=False)
+    assert all(type(block) is DecoderBlock for block in plain.decoder.features)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("last", [False, True])
+def test_fused_decoder_block_equals_the_papers_layers(layout, last: bool) -> None:
+    """The fused block's one transposed convolution gives the plain block's values and gradients
+    (input, weight, bias), in float64 to rounding, in both memory layouts; same state dict."""
+    torch.manual_seed(0)
+    plain = decoder_block(6, 5, last=last).double().to(memory_format=layout)
+    fused = FusedDecoderBlock(*plain).double()
+    assert fused.state_dict().keys() == plain.state_dict().keys()
+    x = torch.randn(3, 6, 7, 5, dtype=torch.float64).contiguous(memory_format=layout)
+    grad = torch.randn(3, 5, 14, 10, dtype=torch.float64)
+    results = []
+    for block in (fused, plain):
+        block.zero_grad()
+        h = x.clone().requires_grad_()
+        with OpRecorder() as ops:
+            out = block(h)
+        out.backward(grad)
+        results.append((out, h.grad, block[2].weight.grad, block[2].bias.grad))
+        assert (aten.upsample_nearest2d in ops.seen) == (block is plain)
+    for fast, reference in zip(*results):
+        assert fast.shape == reference.shape
+        torch.testing.assert_close(fast, reference, rtol=1e-10, atol=1e-10)
+
+
+def test_hooks_on_the_papers_layers_fire_in_the_fused_form() -> None:
+    """A forward hook on the decoder's upsampling or convolution sees the paper's layer run
+    (and its output), in a model whose decoder is fused; removing it brings the fused path
+    back. Global hooks are seen too."""
+    torch.manual_seed(0)
+    model = fuse_decoder(DFCVAE(ModelConfig(image_size=32, channels=3, latent_dim=8))).eval()
+    z = torch.randn(2, 8)
+    expected = fuse_decoder(model, fused=False).decode(z)
+    fuse_decoder(model)
+    block = model.decoder.features[1]
+    for layer in (block[0], block[2]):
+        seen = []
+        hook = layer.register_forward_hook(lambda m, i, o, seen=seen: seen.append(o.shape))
+        with OpRecorder() as ops:
+            torch.testing.assert_close(model.decode(z), expected)
+        assert len(seen) == 1 and aten.upsample_nearest2d in ops.seen
+        hook.remove()
+        with OpRecorder() as ops:
+            torch.testing.assert_close(model.decode(z), expected, rtol=1e-4, atol=1e-5)
+        assert len(seen) == 1 and aten.upsample_nearest2d not in ops.seen
+    seen = []
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: seen.append(type(m).__name__)
+    )
+    try:
+        model.decode(z)
+    finally:
+        hook.remove()
+    assert seen.count("Upsample") == seen.count("Conv2d") == 3  # the decoder's three blocks
+
+
+def test_fused_block_follows_changed_layer_settings_and_slices() -> None:
+    """Settings the one transposed convolution cannot do (bilinear upsampling here) run the
+    paper's layers; a slice of a fused block (``block[1:]``) runs the layers it holds."""
+    torch.manual_seed(0)
+    plain = decoder_block(4, 3).eval()
+    fused = FusedDecoderBlock(*plain).eval()
+    x = torch.randn(2, 4, 6, 6)
+    plain[0].mode = "bilinear"
+    torch.testing.assert_close(fused(x), plain(x))
+    plain[0].mode = "nearest"
+    torch.testing.assert_close(fused[1:](x), nn.Sequential(*list(plain)[1:])(x))
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_a_training_step_of_every_preset_makes_no_tensor_from_python_data(
+    preset: str, monkeypatch
+) -> None:
+    """No ``aten.lift_fresh`` (``torch.tensor`` of Python numbers, on CUDA a blocking copy from
+    the host) in a training step after the first (which builds one-off state), forward,
+    backward and optimizer step; every loss network with random weights."""
+
+    def random_network(name, layers, weights=None, input_size=None):  # noqa: ANN001, ANN202
+        return LossNetwork(get_spec(name), layers, None, "random", input_size)
+
+    monkeypatch.setattr("dfcvae.losses.build_loss_network", random_network)
+    overrides = {
+        "model": {"image_size": 32, "channels": 3, "latent_dim": 8, "base_width": 8},
+        "train": {"batch_size": 2},
+    }
+    config = config_from_preset(preset, overrides).validate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log outside a Trainer
+        module = DFCVAEModule(config.to_dict())
+        module.configure_model()
+        optimizer = module.configure_optimizers()
+        batches = smooth_batches(steps=2, batch=2)
+        for index, x in enumerate(batches):
+            with OpRecorder() as ops:
+                loss = module.training_step((x, None), index)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    assert aten.convolution in ops.seen  # the recorder saw the step
+    assert aten.lift_fresh not in ops.seen

@@ -7,6 +7,7 @@ from dfcvae.loss_config import LossConfig
 from dfcvae.losses import DFCVAELoss, feature_loss, kl_divergence, pixel_loss, ssim_colour_loss
 from dfcvae.model import DFCVAE, VAEOutput
 from dfcvae.model_config import ModelConfig
+from dfcvae.perceptual import PerceptualLoss
 from dfcvae.presets import PRESETS, config_from_preset
 from dfcvae.pretrained import from_pretrained, save_pretrained
 from dfcvae.run_config import RunConfig
@@ -18,6 +19,7 @@ __all__ = [
     "DataConfig",
     "LossConfig",
     "ModelConfig",
+    "PerceptualLoss",
     "RunConfig",
     "TrainConfig",
     "VAEOutput",

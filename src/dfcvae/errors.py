@@ -11,6 +11,10 @@ class ConfigError(DFCVAEError, ValueError):
     """A config value or CLI option that cannot work (names the option and the valid values)."""
 
 
+class InputError(DFCVAEError, ValueError):
+    """Tensors given to a public function outside the range or shape it documents."""
+
+
 class WeightsError(DFCVAEError):
     """Loss-network weights that cannot be found or read."""
 

@@ -10,6 +10,7 @@ import torch
 
 from dfcvae.checkpoint_weights import checkpoint_file, vae_weights
 from dfcvae.errors import ConfigError, RunDirError
+from dfcvae.fast_paths import fuse_decoder
 from dfcvae.files import CONFIG_FILE, MODEL_FILE, read_tensors, write_json, write_tensors
 from dfcvae.model import DFCVAE
 from dfcvae.run_config import RunConfig
@@ -41,14 +42,15 @@ def read_config(run_dir: str | Path) -> RunConfig:
 def load_run(
     run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str | Path | None = None
 ) -> tuple[DFCVAE, RunConfig]:
-    """The trained model (eval mode) and its config from a run directory.
+    """The trained model (eval mode, its decoder fused: ``fast_paths.fuse_decoder``) and its
+    config from a run directory.
 
     checkpoint: a Lightning checkpoint of the run (``checkpoints/last.ckpt``, a path, or a file
     name in ``RUN/checkpoints/``) instead of ``model.safetensors``: an interrupted or unfinished
     run loads too, without the loss network.
     """
     config = read_config(run_dir)
-    model = DFCVAE(config.model)
+    model = fuse_decoder(DFCVAE(config.model))
     if checkpoint is None:
         path = Path(run_dir) / MODEL_FILE
         weights = read_tensors(path)

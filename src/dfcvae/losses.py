@@ -6,9 +6,10 @@ Reductions (the most asked-about point in other ports; docs/loss-scale.md derive
   summed over the batch, as the original code's KLDCriterion.
 - ``pixel_loss``: squared error (or BCE) summed over pixels of an image, averaged over the batch
   (PVAE); the ``mix`` reconstruction uses its per-element mean instead (seed 004).
-- ``feature_loss``: for each loss-network layer l, mean((s * phi_l(x) - s * phi_l(x_hat))^2) over
-  every element (batch, channel, height, width), weighted by w_l and summed over layers; s is the
-  loss network's feature scale (VGG19: the Caffe input scale of the original code).
+- ``feature_loss`` (``dfcvae.perceptual``, run by ``PerceptualLoss``): for each loss-network
+  layer l, mean((s * phi_l(x) - s * phi_l(x_hat))^2) over every element (batch, channel,
+  height, width), weighted by w_l and summed over layers; s is the loss network's feature scale
+  (VGG19: the Caffe input scale of the original code).
 - ``ssim_colour_loss``: (1 - mean SSIM) + colour_weight * mean squared error of 3x3
   average-pooled images (seed 003).
 """
@@ -28,6 +29,18 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from dfcvae.loss_config import LossConfig
 from dfcvae.loss_networks import LossNetwork, build_loss_network
 from dfcvae.model import VAEOutput
+from dfcvae.perceptual import PerceptualLoss, feature_loss
+
+__all__ = [
+    "DFCVAELoss",
+    "LossTerms",
+    "feature_loss",
+    "in_fp32",
+    "kl_divergence",
+    "kl_per_image",
+    "pixel_loss",
+    "ssim_colour_loss",
+]
 
 Term = TypeVar("Term", bound=Callable[..., torch.Tensor])
 
@@ -45,7 +58,7 @@ def in_fp32(term: Term) -> Term:
     arguments (also inside lists) are cast to float32 and autocast is off on their device while
     it runs. Under bf16 autocast, SSIM's E[x^2] - mu^2 would otherwise lose most of its
     precision. Gradients flow back through the casts in the input's own dtype. (The feature
-    term does the same inside ``SquaredErrorMean``, without the copies.)"""
+    term is taken in fp32 by ``perceptual.feature_loss``.)"""
 
     @functools.wraps(term)
     def fp32_term(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -87,84 +100,6 @@ def pixel_loss(
     return per_pixel.flatten(1).sum(1).mean()
 
 
-# Elements per piece of a feature map in ``SquaredErrorMean`` on CPU: 1 MiB of fp32, the size of
-# a Zen 4 or Zen 5 core's L2 cache, so each piece's fp32 difference stays in cache instead of
-# going through memory (of 2^14 to 2^20, the fastest on Zen 5, one thread).
-CPU_PIECE = 1 << 18
-
-
-def _channels_last(a: torch.Tensor) -> bool:
-    return (
-        a.dim() == 4
-        and not a.is_contiguous()
-        and a.is_contiguous(memory_format=torch.channels_last)
-    )
-
-
-def _flat(a: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """A 1-d view of a contiguous map, or of a channels-last one in its (N, H, W, C) order."""
-    if channels_last:
-        return a.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).reshape(-1)
-    return a.contiguous().view(-1)
-
-
-def _pieces(n: int, device: torch.device) -> list[slice]:
-    step = CPU_PIECE if device.type == "cpu" else max(n, 1)
-    return [slice(start, start + step) for start in range(0, n, step)]
-
-
-class SquaredErrorMean(torch.autograd.Function):
-    """mean((recon - target)^2) over every element, computed in fp32 whatever the inputs' dtype
-    (bf16 feature maps under autocast) and returned as an fp32 scalar; the gradient goes to
-    ``recon`` alone, in its dtype and layout. ``F.mse_loss`` on fp32 copies gives the same
-    value; this reads the bf16 maps once per pass instead of writing and reading fp32 copies of
-    them (on CPU, piece by piece through the cache): a bf16 VAE-123 step at 64x64, batch 64, ran
-    1.1-1.5x faster with it than with the copies in three idle runs on AMD Zen 5
-    (docs/benchmarks.md)."""
-
-    @staticmethod
-    def forward(ctx, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
-        layout = _channels_last(recon)
-        r, t = _flat(recon, layout), _flat(target.detach(), layout)
-        ctx.save_for_backward(recon, target.detach())
-        total = torch.zeros((), dtype=torch.float32, device=r.device)
-        with torch.autocast(r.device.type, enabled=False):
-            for piece in _pieces(r.numel(), r.device):
-                diff = r[piece].to(torch.float32, copy=True).sub_(t[piece])
-                total += diff.square_().sum()
-        return total / r.numel()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001
-        recon, target = ctx.saved_tensors
-        layout = _channels_last(recon)
-        memory_format = torch.channels_last if layout else torch.contiguous_format
-        out = torch.empty_like(recon, memory_format=memory_format)
-        r, t, flat_out = _flat(recon, layout), _flat(target, layout), _flat(out, layout)
-        coefficient = grad.float() * (2.0 / r.numel())
-        with torch.autocast(r.device.type, enabled=False):
-            for piece in _pieces(r.numel(), r.device):
-                diff = r[piece].to(torch.float32, copy=True).sub_(t[piece])
-                flat_out[piece].copy_(diff.mul_(coefficient))
-        return out, None
-
-
-def feature_loss(
-    target_features: list[torch.Tensor],
-    recon_features: list[torch.Tensor],
-    weights: list[float] | None = None,
-    scale: float = 1.0,
-) -> torch.Tensor:
-    """sum_l w_l * mean((scale * (phi_l(x) - phi_l(x_hat)))^2) over the given layers, in fp32
-    whatever the maps' dtype (``SquaredErrorMean``); no gradient flows to the target maps."""
-    weights = weights or [1.0] * len(target_features)
-    terms = [
-        w * SquaredErrorMean.apply(r, t)
-        for w, t, r in zip(weights, target_features, recon_features)
-    ]
-    return scale**2 * torch.stack(terms).sum()
-
-
 @in_fp32
 def ssim_colour_loss(recon: torch.Tensor, x: torch.Tensor, colour_weight: float = 1.0):
     """(1 - SSIM(recon, x)) + colour_weight * MSE(avgpool3x3(recon), avgpool3x3(x))."""
@@ -187,27 +122,32 @@ class LossTerms:
 
 
 class DFCVAELoss(nn.Module):
-    """The objective of one preset. The loss network (if any) is held outside the module tree:
-    it is in no ``state_dict`` (so never in checkpoints or model files), not among
-    ``parameters()``, and untouched by ``.train()``; ``.to()`` still moves it."""
+    """The objective of one preset: ``loss(x, model(x), step)`` -> ``LossTerms``. The feature
+    term is a ``PerceptualLoss`` (``self.perceptual``; None for the pixel and SSIM presets),
+    whose loss network is in no ``state_dict`` (so never in checkpoints or model files), not
+    among ``parameters()``, and untouched by ``.train()``; ``.to()`` still moves it."""
 
     def __init__(self, config: LossConfig, loss_network: LossNetwork | None = None):
         super().__init__()
         self.config = config
-        if loss_network is None and config.uses_loss_network:
-            loss_network = build_loss_network(
-                config.loss_network, config.layers, config.loss_weights, config.loss_input_size
+        self.perceptual: PerceptualLoss | None = None
+        if config.uses_loss_network:
+            if loss_network is None:
+                loss_network = build_loss_network(
+                    config.loss_network, config.layers, config.loss_weights, config.loss_input_size
+                )
+            # The data are in [0, 1] by construction and x_hat is a sigmoid: no range check,
+            # which would cost a reduction (and on a GPU a synchronisation) every step.
+            self.perceptual = PerceptualLoss(
+                loss_network,
+                layer_weights=config.layer_weights or None,
+                scale=config.feature_scale,
+                check_range=False,
             )
-        self._frozen = (loss_network,)
 
     @property
     def loss_network(self) -> LossNetwork | None:
-        return self._frozen[0]
-
-    def _apply(self, fn, recurse=True):  # noqa: ANN001 - torch's signature
-        if self.loss_network is not None:
-            self.loss_network._apply(fn)
-        return super()._apply(fn, recurse)
+        return self.perceptual.network if self.perceptual is not None else None
 
     def kl_weight(self, step: int) -> float:
         """alpha, ramped linearly from 0 over ``kl_warmup_steps`` when warm-up is on."""
@@ -218,19 +158,20 @@ class DFCVAELoss(nn.Module):
     @property
     def feature_scale(self) -> float:
         """loss.feature_scale when set, else the loss network's own (docs/loss-scale.md)."""
-        if self.config.feature_scale is not None:
-            return self.config.feature_scale
-        return self.loss_network.feature_scale if self.loss_network is not None else 1.0
+        return self.perceptual.scale if self.perceptual is not None else 1.0
 
     def feature_term(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
-        network = self.loss_network
-        with torch.no_grad():
-            target = network(x)
-        weights = self.config.layer_weights or None
-        return feature_loss(target, network(recon), weights, self.feature_scale)
+        """The feature perceptual loss of ``recon`` against ``x``: an fp32 scalar."""
+        return self.perceptual(recon, x)
 
     def forward(self, x: torch.Tensor, out: VAEOutput, step: int = 0) -> LossTerms:
-        """x: (N, C, H, W) in [0, 1]; out: the model's output for x."""
+        """x: (N, C, H, W) in [0, 1]; out: the model's output for x (``DFCVAE.forward``)."""
+        if not isinstance(out, VAEOutput):
+            raise TypeError(
+                f"DFCVAELoss(x, out) takes the VAE's output (a VAEOutput from DFCVAE.forward) as "
+                f"out, not a {type(out).__name__}: for the feature perceptual loss between two "
+                "image batches use dfcvae.PerceptualLoss, e.g. PerceptualLoss('vgg19')(x_hat, x)"
+            )
         cfg = self.config
         parts: dict[str, torch.Tensor] = {}
         if cfg.reconstruction == "pixel":

@@ -4,8 +4,12 @@ Encoder: blocks of Conv 4x4 / stride 2 / padding 1 -> BatchNorm -> LeakyReLU(0.2
 the image, until it is 4x4; then two Linear layers give mu and log sigma^2 of the latent code.
 Decoder: Linear(latent -> width * 4 * 4) -> ReLU (``decoder_relu``, as in the original code),
 then blocks of nearest upsample x2 -> ReplicationPad2d(1) -> Conv 3x3 -> BatchNorm ->
-LeakyReLU(0.2); the last block has no BatchNorm and no activation. The first three layers of a
-block run as one transposed convolution of the small padded image (``upsample_conv``).
+LeakyReLU(0.2); the last block has no BatchNorm and no activation.
+
+Every layer runs in the order listed, so forward hooks and the layers' settings behave as in any
+``nn.Sequential``. Faster forms of the same functions (the decoder block as one transposed
+convolution) live in ``dfcvae.fast_paths`` and are chosen where the model is built for training
+or loaded (``fast_paths.fuse_decoder``).
 
 ``ModelConfig.architecture``:
 
@@ -33,7 +37,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dfcvae.model_config import ModelConfig
@@ -78,35 +81,10 @@ class ReplicationPad2d(nn.ReplicationPad2d):
         return x[:, :, rows][:, :, :, cols]
 
 
-# Row k of the 4x4 kernel that ``upsample_conv`` applies sums these taps of a 3x3 kernel's rows
-# (and likewise for columns): each output pixel of a 3x3 convolution of a nearest-upsampled (x2),
-# replication-padded image reads only two rows and two columns of the small padded image.
-UPSAMPLED_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
-
-
-def upsample_conv(padded: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
-    """conv3x3(replication_pad1(upsample_nearest2(x)), weight, bias), computed from ``padded``
-    = replication_pad1(x) as a transposed convolution with stride 2 of a 4x4 kernel of sums of
-    the 3x3 taps: the same function (equal up to rounding) with 16 instead of 36 multiplies per
-    pixel of the small image, and no upsampled image in memory (docs/benchmarks.md)."""
-    taps = weight.new_tensor(UPSAMPLED_TAPS)
-    kernel = torch.einsum("ka,oiab,lb->iokl", taps, weight, taps)
-    if padded.is_contiguous(memory_format=torch.channels_last):
-        kernel = kernel.contiguous(memory_format=torch.channels_last)
-    return F.conv_transpose2d(padded, kernel, bias, stride=2, padding=3)
-
-
 class DecoderBlock(nn.Sequential):
-    """Upsample x2 (nearest) -> ReplicationPad2d(1) -> Conv 3x3 [-> BatchNorm -> LeakyReLU], the
-    first three computed together by ``upsample_conv``; the layers (and so the state dict) are
-    the paper's."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, pad, conv, *rest = self
-        h = upsample_conv(pad(x), conv.weight, conv.bias)
-        for layer in rest:
-            h = layer(h)
-        return h
+    """Upsample x2 (nearest) -> ReplicationPad2d(1) -> Conv 3x3 [-> BatchNorm -> LeakyReLU], run
+    one layer after the other. ``dfcvae.fast_paths.FusedDecoderBlock`` computes the same block
+    with the same layers (and so the same state dict) faster."""
 
 
 def decoder_block(

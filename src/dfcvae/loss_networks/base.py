@@ -28,6 +28,7 @@ from dfcvae.loss_networks.weights import (
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LUMA = (0.299, 0.587, 0.114)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class LossNetwork(nn.Module):
         self.features = spec.build(state_dict)[: max(indices) + 1]
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, -1, 1, 1), persistent=False)
+        luma = torch.tensor(LUMA).view(1, 3, 1, 1)  # RGB into a grayscale network: ITU-R 601
+        self.register_buffer("luma", luma, persistent=False)
         self.requires_grad_(False)
         super().train(False)
 
@@ -118,9 +121,8 @@ class LossNetwork(nn.Module):
         if x.shape[1] != self.in_channels:
             if self.in_channels == 3:
                 x = x.expand(-1, 3, -1, -1)
-            else:  # RGB into a grayscale network: ITU-R 601 luma
-                weights = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-                x = (x * weights).sum(1, keepdim=True)
+            else:
+                x = (x * self.luma.to(x.dtype)).sum(1, keepdim=True)
         size = self.input_size or (self.min_size if x.shape[-1] < self.min_size else None)
         if size and size != x.shape[-1]:
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)

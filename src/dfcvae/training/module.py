@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 
+from dfcvae.fast_paths import fuse_decoder
 from dfcvae.losses import DFCVAELoss, LossTerms
 from dfcvae.model import DFCVAE
 from dfcvae.run_config import RunConfig
@@ -18,7 +19,8 @@ from dfcvae.training.nonfinite import NonFiniteGuard
 
 
 class DFCVAEModule(L.LightningModule):
-    """Wraps ``DFCVAE`` and ``DFCVAELoss`` as ``config`` describes them.
+    """Wraps ``DFCVAE`` (its decoder fused: ``fast_paths.fuse_decoder``) and ``DFCVAELoss`` as
+    ``config`` describes them.
 
     Checkpoints keep the config as the hyperparameter ``config`` (``RunConfig.to_dict()``), which
     ``load_from_checkpoint`` hands back as a dict: either form is accepted.
@@ -30,7 +32,7 @@ class DFCVAEModule(L.LightningModule):
             config = RunConfig.from_dict(config)
         self.save_hyperparameters({"config": config.to_dict()})
         self.run_config = config
-        self.vae = DFCVAE(self.run_config.model)
+        self.vae = fuse_decoder(DFCVAE(self.run_config.model))
         self.criterion = DFCVAELoss(self.run_config.loss)
         self._configured = False
 
