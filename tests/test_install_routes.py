@@ -199,7 +199,10 @@ def test_the_wheel_installs_into_a_clean_venv_and_trains(tmp_path: Path) -> None
     version = run([dfcvae, "--version"])
     if version.returncode == 2:  # no --version on this branch yet: --help stands in for it
         version = run([dfcvae, "--help"])
-    assert version.returncode == 0, version.stderr[-2000:]
+        assert version.returncode == 0, version.stderr[-2000:]
+    else:
+        assert version.returncode == 0, version.stderr[-2000:]
+        assert PYPROJECT["version"] in version.stdout + version.stderr
 
     if not Path("/usr/share/datasets/fashion-mnist").is_dir():
         pytest.skip("the tiny train needs the Debian package dataset-fashion-mnist")
