@@ -106,7 +106,7 @@ def test_from_pretrained_reads_a_repo_id_from_the_local_cache_offline(
     with pytest.raises(RunDirError) as error:
         from_pretrained("someone/not-cached", cache_dir=cache)
     message = str(error.value)
-    assert message.startswith("someone/not-cached: not in the local Hugging Face cache")
+    assert message.startswith("someone/not-cached: no such folder, and not in the local Hugging")
     assert "\n" not in message
 
 

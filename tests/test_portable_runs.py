@@ -124,6 +124,13 @@ def test_data_root_overrides_a_data_folder_that_moved(
     args = ["--n", "2", "-o", str(metrics), "--quiet", "--no-lpips", "--data-root", data_root]
     assert main(["evaluate", str(moved), *args, "--feature-space", "classifier"]) == 0
     assert json.loads(metrics.read_text())["runs"]
+    args = ["--quiet", "--n-eval", "2", "--n-grid", "2", "--n-tsne", "4"]
+    args += ["--feature-space", "classifier"]
+    lost, found = tmp_path / "lost.html", tmp_path / "found.html"
+    assert main(["report", str(moved), *args, "-o", str(lost)]) == 0  # problems in the page
+    assert "image folder imgs does not exist; check --data-root" in lost.read_text()
+    assert main(["report", str(moved), *args, "-o", str(found), "--data-root", data_root]) == 0
+    assert "does not exist" not in found.read_text()
 
 
 @pytest.mark.parametrize("command", [*ANALYSIS_COMMANDS, "evaluate", "report", "explore"])

@@ -95,8 +95,8 @@ def hub_folder(repo_id: str, revision: str | None, cache_dir: str | Path | None)
         )
     except LocalEntryNotFoundError:
         raise RunDirError(
-            f"{repo_id}: not in the local Hugging Face cache and downloads are off "
-            "(DFCVAE_OFFLINE or HF_HUB_OFFLINE): load it once online, or pass a folder"
+            f"{repo_id}: no such folder, and not in the local Hugging Face cache while downloads "
+            "are off (DFCVAE_OFFLINE or HF_HUB_OFFLINE): load it once online, or pass a folder"
         ) from None
     except Exception as error:  # noqa: BLE001 - HTTP, repository and network errors alike
         raise RunDirError(f"{repo_id}: cannot fetch it ({first_line(error, 160)})") from None
