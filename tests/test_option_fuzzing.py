@@ -104,7 +104,9 @@ FLOATS = st.one_of(
 
 def number_text(kind: type) -> st.SearchStrategy[str]:
     numbers = INTEGERS.map(str) if kind is int else FLOATS.map(repr)
-    junk = st.sampled_from(["nan", "inf", "-inf", "1e999", "0x10", "1_000", "", " 1", "one"])
+    junk = st.sampled_from(
+        ["nan", "inf", "-inf", "1e999", "0x10", "1_000", "", " 1", "one", "9" * 400, "-9" * 200]
+    )
     return st.one_of(numbers, numbers, junk, TEXT)
 
 
