@@ -53,7 +53,7 @@ def test_parse_strengths():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["sample", "{run}", "--n", "0"], "--n 0: must be at least 1"),
+        (["sample", "{run}", "--n", "0"], "--n 0: must be in 1..1,024"),
         (["sample", "{tmp}/missing"], "no such run directory"),
         (["reconstruct", "{tmp}"], "config.json: missing"),
         (["edit", "{run}", "--attribute", "Smiling", "--vectors", "{tmp}/none.safetensors"],

@@ -4,14 +4,17 @@ with the import graph in test_architecture.py."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+import argparse
+import typing
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from dfcvae.cli import build_parser, main
 from dfcvae.cli.train_commands import run_config_from_args
-from dfcvae.config import TrainConfig
+from dfcvae.config import TrainConfig, add_flags, dataclass_from_dict, flag_values, option
 from dfcvae.data import DataConfig, DFCVAEDataModule, build_dataset
 from dfcvae.errors import ConfigError
 from dfcvae.presets import config_from_preset
@@ -122,3 +125,58 @@ def test_data_config_builds_its_splits_and_datamodule(tmp_path: Path) -> None:
     datamodule.setup("fit")
     images, _ = next(iter(datamodule.train_dataloader()))
     assert images.shape == (8, 1, 16, 16) and len(datamodule.train_set) == 64
+
+
+@dataclass
+class Shapes:
+    """Field types that annotation strings used to mis-parse."""
+
+    kind: Literal["a", "b"] = option("a")
+    where: Path | None = option(None)
+    size: typing.Optional[int] = option(None, at_least=1)  # noqa: UP045 (the old spelling)
+    pair: tuple[int, ...] = option(factory=tuple, at_least=0)
+    names: list[str] = option(factory=list)
+    on: bool = option(True)
+
+
+def test_flag_types_come_from_the_type_hints_and_booleans_turn_off() -> None:
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    flags = add_flags(parser, Shapes)
+    args = parser.parse_args(["--kind", "b", "--where", "x/y", "--size", "3", "--pair", "1,2",
+                              "--names", "p,q", "--no-on"])  # fmt: skip
+    assert flag_values(args, flags) == {
+        "kind": "b", "where": Path("x/y"), "size": 3, "pair": [1, 2], "names": ["p", "q"],
+        "on": False,
+    }  # fmt: skip
+    assert flag_values(parser.parse_args(["--on"]), flags) == {"on": True}
+    assert flag_values(parser.parse_args([]), flags) == {}  # unset: the file's or preset's value
+    with pytest.raises(argparse.ArgumentError, match="invalid choice: 'c'"):
+        parser.parse_args(["--kind", "c"])
+    with pytest.raises(argparse.ArgumentError, match="--pair"):
+        parser.parse_args(["--pair", "1,x"])
+
+
+def test_config_values_are_checked_against_the_type_hints() -> None:
+    config = dataclass_from_dict(Shapes, {"kind": "b", "where": "x", "size": None, "pair": [1, 2]},
+                                 "f.toml")  # fmt: skip
+    assert config.where == Path("x") and config.pair == (1, 2) and config.size is None
+    assert dataclass_from_dict(Shapes, {"size": 4, "on": False}, "f.toml").size == 4
+    bad = [{"kind": "c"}, {"kind": 1}, {"size": "3"}, {"size": True}, {"size": 2.5},
+           {"pair": [1, "2"]}, {"pair": 3}, {"where": 3}, {"on": 1}, {"names": "p"}]  # fmt: skip
+    for values in bad:
+        with pytest.raises(ConfigError, match=r"^f\.toml: \w+ = .* must be "):
+            dataclass_from_dict(Shapes, values, "f.toml")
+    with pytest.raises(ConfigError, match=r"^f\.toml: pair = \[1, -2\]: must be at least 0$"):
+        dataclass_from_dict(Shapes, {"pair": [1, -2]}, "f.toml", ranges=True)
+
+
+def test_no_flags_turn_off_what_a_config_file_turned_on(tmp_path: Path) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text("[train]\ndeterministic = true\n[model]\ndecoder_relu = true\n")
+    argv = ["train", "--out", "run", "--preset", "pvae", "--config", str(config)]
+    on = run_config_from_args(build_parser().parse_args(argv))
+    assert on.train.deterministic is True and on.model.decoder_relu is True
+    off = run_config_from_args(
+        build_parser().parse_args([*argv, "--no-deterministic", "--no-decoder-relu"])
+    )
+    assert off.train.deterministic is False and off.model.decoder_relu is False

@@ -23,11 +23,13 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 import dfcvae.demo
 import dfcvae.training.classifier
@@ -48,12 +50,12 @@ def stop(*args, **kwargs):
     raise Reached
 
 
-@pytest.fixture(scope="module", autouse=True)
-def stop_before_any_work() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dfcvae.training.trainer, "prepare_run_dir", stop)
-        patch.setattr(dfcvae.training.classifier, "prepare_run_dir", stop)
-        patch.setattr(dfcvae.demo, "prepare_out", stop)
+@contextlib.contextmanager
+def stopped_before_any_work() -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(dfcvae.training.trainer, "prepare_run_dir", stop))
+        stack.enter_context(mock.patch.object(dfcvae.training.classifier, "prepare_run_dir", stop))
+        stack.enter_context(mock.patch.object(dfcvae.demo, "prepare_out", stop))
         yield
 
 
@@ -102,7 +104,9 @@ FLOATS = st.one_of(
 
 def number_text(kind: type) -> st.SearchStrategy[str]:
     numbers = INTEGERS.map(str) if kind is int else FLOATS.map(repr)
-    junk = st.sampled_from(["nan", "inf", "-inf", "1e999", "0x10", "1_000", "", " 1", "one"])
+    junk = st.sampled_from(
+        ["nan", "inf", "-inf", "1e999", "0x10", "1_000", "", " 1", "one", "9" * 400, "-9" * 200]
+    )
     return st.one_of(numbers, numbers, junk, TEXT)
 
 
@@ -138,8 +142,8 @@ def run_cli(argv: list[str]) -> tuple[str, int | None, list[str]]:
     """(outcome, exit status, stderr lines): outcome 'exit' (returned or SystemExit) or
     'reached' (valid options got as far as claiming the output folder)."""
     err, out = io.StringIO(), io.StringIO()
-    quiet = contextlib.redirect_stdout(out)
-    with contextlib.redirect_stderr(err), quiet, warnings.catch_warnings():
+    quiet, stopped = contextlib.redirect_stdout(out), stopped_before_any_work()
+    with contextlib.redirect_stderr(err), quiet, warnings.catch_warnings(), stopped:
         warnings.simplefilter("ignore")  # the CLI prints its own warnings as lines
         try:
             code = main(argv)
@@ -317,3 +321,65 @@ def test_a_svm_that_stops_before_converging_says_so_in_one_line(monkeypatch) -> 
     with pytest.warns(RuntimeWarning, match=r"^the linear SVM at C=0\.1 stopped after 1 Newton"):
         weights = linear_svm.squared_hinge_path(x, y, [0.1])
     assert np.isfinite(weights[0]).all()
+
+
+# The analysis commands on a real run: values that pass the checks must work on a model and data.
+RUN_COMMANDS = ["reconstruct", "sample", "interpolate", "attribute-vectors", "edit",
+                "predict-attributes", "tsne", "attribute-correlation"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def labelled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PVAE trained 2 steps on 60 generated 32-pixel images with two attributes."""
+    root = tmp_path_factory.mktemp("fuzz-run")
+    images = root / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["path,Smiling,Hat"]
+    for i in range(60):
+        coarse = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+        Image.fromarray(coarse).resize((32, 32), Image.BILINEAR).save(images / f"{i:03d}.png")
+        rows.append(f"{i:03d}.png,{i % 2},{int(i % 3 == 0)}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    run = root / "run"
+    code = main(["train", "--preset", "pvae", "--out", str(run), "--dataset", "folder",
+                 "--data-root", str(images), "--labels-file", str(root / "labels.csv"),
+                 "--cache-dir", str(root / "cache"), "--image-size", "32", "--latent-dim", "4",
+                 "--batch-size", "4", "--max-steps", "2", "--val-batches", "0",
+                 "--precision", "32-true", "--accelerator", "cpu", "--quiet"])  # fmt: skip
+    assert code == 0
+    return run
+
+
+@st.composite
+def run_command_lines(draw: st.DrawFn, run: Path) -> tuple[str, list[str]]:
+    name = draw(st.sampled_from(RUN_COMMANDS))
+    parser = COMMANDS[name]
+    argv = [name, str(run)]
+    if name == "edit":
+        argv += ["--attribute", draw(st.sampled_from(["Smiling", "Hat", "Bald", ""]))]
+    actions = [a for a in options_of(parser) if a.dest not in ("out", "quiet")]
+    for action in draw(st.lists(st.sampled_from(actions), max_size=3, unique_by=id)):
+        flag = action.option_strings[0]
+        if action.nargs == 0:
+            argv.append(flag)
+        elif action.nargs == "+":
+            values = st.one_of(st.sampled_from(["0", "1", "5", "-1", "99999"]), value_text(action))
+            argv += [flag, *draw(st.lists(values, min_size=1, max_size=2))]
+        else:
+            argv.append(f"{flag}={draw(value_text(action))}")
+    out = draw(st.sampled_from(["", str(run.parent / "out.png"), str(run.parent)]))
+    return name, argv + ([f"--out={out}"] if out else [])
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_analysis_options_on_a_real_run_work_or_are_refused_in_one_line(
+    labelled_run: Path, data
+) -> None:
+    name, argv = data.draw(run_command_lines(labelled_run))
+    outcome, code, lines = run_cli([*argv, "--quiet"])
+    event(f"{name}: {outcome} {code}")
+    assert_one_line_or_success(name, outcome, code, lines)

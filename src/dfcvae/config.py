@@ -48,7 +48,7 @@ class Range:
     def contains(self, value: float) -> bool:
         if value in self.also:
             return True
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return False
         return not (
             (self.at_least is not None and value < self.at_least)
@@ -148,17 +148,17 @@ def add_flags(
     (else None, so an unset flag leaves a preset's or a file's value alone). A boolean field
     gets ``--name`` and ``--no-name``."""
     instance = klass() if defaults else None
-    types = field_types(klass)
+    hints = field_types(klass)
     flags: dict[str, tuple[str, ...]] = {}
     for f in fields(klass):
         if "flag" not in f.metadata or f.name in skip:
             continue
-        kind = _argparse_kind(types[f.name])
+        kind = _argparse_kind(hints[f.name])
         if f.metadata["choices"] is not None:
             kind["choices"] = f.metadata["choices"]
         help = f.metadata["help"]
-        if kind.get("type") in (int, float) or _is_number_list(types[f.name]):
-            bounds = f.metadata["range"].describe(integer=_is_integer(types[f.name]))
+        if kind.get("type") in (int, float) or _is_number_list(hints[f.name]):
+            bounds = f.metadata["range"].describe(integer=_is_integer(hints[f.name]))
             help = f"{help} ({bounds})" if help else bounds
         default = getattr(instance, f.name) if instance is not None else None
         action = parser.add_argument(flag_name(f), help=help, default=default, **kind)
@@ -220,13 +220,13 @@ def flag_values(args: argparse.Namespace, flags: dict[str, tuple[str, ...]]) -> 
 def check_fields(config: Any, section: str = "") -> None:
     """One line naming the flag (or ``section.field`` for a field without one) whose value lies
     outside its field's ``Range``: NaN, an infinity, or a number out of bounds."""
-    types = field_types(type(config))
+    hints = field_types(type(config))
     for f in fields(config):
         bounds = f.metadata.get("range")
         if bounds is None:
             continue
         name = flag_name(f) if "flag" in f.metadata else f"{section}.{f.name}".lstrip(".")
-        bounds.check(getattr(config, f.name), name, integer=_is_integer(types[f.name]))
+        bounds.check(getattr(config, f.name), name, integer=_is_integer(hints[f.name]))
 
 
 def _is_integer(annotation: Any) -> bool:
@@ -278,18 +278,18 @@ def dataclass_from_dict(
     file; merged configs are range-checked by ``validate``, which names the flag)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a table of options")
-    types = field_types(klass)
+    hints = field_types(klass)
     bounds = {f.name: f.metadata.get("range") for f in fields(klass)}
-    unknown = set(values) - set(types)
+    unknown = set(values) - set(hints)
     if unknown:
-        raise ConfigError(f"{where}: unknown option(s) {sorted(unknown)}; valid: {sorted(types)}")
+        raise ConfigError(f"{where}: unknown option(s) {sorted(unknown)}; valid: {sorted(hints)}")
     converted = {}
     for name, value in values.items():
-        if not has_type(value, types[name]):
-            raise ConfigError(f"{where}: {name} = {value!r} must be {_type_name(types[name])}")
+        if not has_type(value, hints[name]):
+            raise ConfigError(f"{where}: {name} = {value!r} must be {_type_name(hints[name])}")
         if ranges and bounds[name] is not None:
-            bounds[name].check(value, f"{where}: {name} =", integer=_is_integer(types[name]))
-        converted[name] = _convert(value, types[name])
+            bounds[name].check(value, f"{where}: {name} =", integer=_is_integer(hints[name]))
+        converted[name] = _convert(value, hints[name])
     return klass(**converted)
 
 

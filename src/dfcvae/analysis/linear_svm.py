@@ -42,6 +42,33 @@ def _objective(w: np.ndarray, margins: np.ndarray, c: float) -> float:
     return 0.5 * float(w @ w) + c * float(slack @ slack)
 
 
+def _warn_not_converged(c: float, relative_gradient: float) -> None:
+    warnings.warn(
+        f"the linear SVM at C={c:g} stopped after {MAX_NEWTON_STEPS} Newton steps before "
+        f"converging (gradient {relative_gradient:.1e} of its start, tolerance "
+        f"{GRADIENT_TOLERANCE:g}); its accuracy may be slightly off",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def _step_length(
+    w: np.ndarray,
+    margins: np.ndarray,
+    c: float,
+    gradient: np.ndarray,
+    step: np.ndarray,
+    step_margins: np.ndarray,
+) -> float:
+    """Backtracking (Armijo) along the Newton step; the full step is usually taken."""
+    value, slope, t = _objective(w, margins, c), float(gradient @ step), 1.0
+    while t > 1e-10:
+        if _objective(w + t * step, margins + t * step_margins, c) <= value + 1e-4 * t * slope:
+            break
+        t *= 0.5
+    return t
+
+
 def squared_hinge_path(
     xb: np.ndarray, y: np.ndarray, cs: Sequence[float], gram: np.ndarray | None = None
 ) -> list[np.ndarray]:
@@ -70,26 +97,13 @@ def squared_hinge_path(
             if norm <= GRADIENT_TOLERANCE * reference:
                 break
             if steps == MAX_NEWTON_STEPS:
-                warnings.warn(
-                    f"the linear SVM at C={c:g} stopped after {MAX_NEWTON_STEPS} Newton steps "
-                    f"before converging (gradient {norm / reference:.1e} of its start, tolerance "
-                    f"{GRADIENT_TOLERANCE:g}); its accuracy may be slightly off",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+                _warn_not_converged(c, norm / reference)
                 break
             hessian = 2.0 * c * gram_active
             hessian[np.diag_indices(d)] += 1.0
             step = -np.linalg.solve(hessian, gradient)
             step_margins = y * (xb @ step)
-            value, slope, t = _objective(w, margins, c), float(gradient @ step), 1.0
-            while t > 1e-10:  # backtracking (Armijo); the full Newton step is usually taken
-                if (
-                    _objective(w + t * step, margins + t * step_margins, c)
-                    <= value + 1e-4 * t * slope
-                ):
-                    break
-                t *= 0.5
+            t = _step_length(w, margins, c, gradient, step, step_margins)
             w = w + t * step
             margins = margins + t * step_margins
             now_active = margins < 1.0

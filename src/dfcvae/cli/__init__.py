@@ -40,7 +40,7 @@ AFTER_INTERRUPT = {
 
 def one_line(message: str) -> str:
     """A message as one line, whatever line breaks a value in it carried."""
-    return " ".join(message.split("\n")).replace("\r", " ")
+    return " ".join(message.splitlines())  # every break str.splitlines knows, \x1e included
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             args.func(args)
     except DFCVAEError as error:
         print(f"dfcvae {args.command}: error: {one_line(str(error))}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an output that cannot be written: a folder, a full disk
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"dfcvae {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = f"; {AFTER_INTERRUPT[args.command]}" if args.command in AFTER_INTERRUPT else ""

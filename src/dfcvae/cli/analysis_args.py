@@ -19,8 +19,18 @@ STRENGTH_RANGE = Range(at_least=-100, at_most=100)
 
 
 def default_output(args: argparse.Namespace, name: str) -> Path:
-    """``-o`` when given, else ``RUN/analysis/<name>``."""
-    return Path(args.out) if args.out else Path(args.run) / ANALYSIS_DIR / name
+    """``-o`` when given (a file, not a folder), else ``RUN/analysis/<name>``."""
+    if not args.out:
+        return Path(args.run) / ANALYSIS_DIR / name
+    return output_file(args.out, name)
+
+
+def output_file(text: str, example: str) -> Path:
+    """``-o TEXT`` as a file path; a folder (or no name at all) is one line."""
+    path = Path(text)
+    if not path.name or path.is_dir():
+        raise ConfigError(f"-o {text!r}: is a folder; give a file name such as {example}")
+    return path
 
 
 def parse_strengths(text: str, steps: int) -> list[float]:

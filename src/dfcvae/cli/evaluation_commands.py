@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dfcvae.cli.analysis_args import open_cli_runs, options, wrote
+from dfcvae.cli.analysis_args import open_cli_runs, options, output_file, wrote
 from dfcvae.cli.options import (
     MAX_EVAL_IMAGES,
     MAX_GRID_IMAGES,
@@ -25,7 +25,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from dfcvae.files import write_json
     from dfcvae.report.tables import format_metrics
 
-    out = Path(args.out or "metrics.json")
+    out = output_file(args.out, "metrics.json") if args.out else Path("metrics.json")
     metrics = evaluate(
         open_cli_runs(args),
         args.split,
@@ -62,10 +62,11 @@ def cmd_report(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         **options(args),
     )
-    results_dir = Path(args.results_dir or default_results_dir(args.out))
+    out = output_file(args.out, "report.html")
+    results_dir = Path(args.results_dir or default_results_dir(out))
     store = store_dir(results_dir)
     results = analyse(args.runs, settings, store=store, compute=not args.no_compute)
-    wrote(build_report(results, args.out, results_dir, title=args.title))
+    wrote(build_report(results, out, results_dir, title=args.title))
 
 
 def register(commands: argparse._SubParsersAction) -> None:
