@@ -55,6 +55,9 @@ def test_classifier_trains_and_serves_as_loss_network(capsys, tmp_path: Path, ca
     assert code == 0, err
     metrics = json.loads((classifier / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.65  # ten classes: chance is 0.1
+    assert 0.05 < metrics["test_majority_baseline"] < 0.2  # Fashion-MNIST is nearly balanced
+    accuracy, baseline = (100 * metrics[k] for k in ("test_accuracy", "test_majority_baseline"))
+    assert f"test accuracy {accuracy:.1f}% (majority baseline {baseline:.1f}%)" in out
     run = tmp_path / "run"
     code, _, err = run_cli(
         capsys, "train", "--preset", "vae-classifier", "--loss-weights", str(classifier),

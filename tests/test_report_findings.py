@@ -232,3 +232,19 @@ def test_the_command_lines_print_the_baseline_beside_each_accuracy():
     assert "dfc             85.0% (majority 10.3%), 95.0% (majority 90.0%)" in format_summary(
         summary
     )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_classifiers_baseline_is_scikit_learns_most_frequent_dummy(seed):
+    import numpy as np
+    from sklearn.dummy import DummyClassifier
+
+    from dfcvae.training.classifier import majority_baseline
+
+    rng = np.random.default_rng(seed)
+    train, test = rng.integers(0, 4, 40), rng.integers(0, 4, 30)
+    if seed == 0:
+        train = np.array([2, 2, 1, 1, 3])  # a tie: the smallest class wins, as in scikit-learn
+    dummy = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(train), 1)), train)
+    expected = float(np.mean(dummy.predict(np.zeros((len(test), 1))) == test))
+    assert majority_baseline(train, test) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from dfcvae.config import add_flags, flag_values, merge, read_config_file
@@ -41,6 +42,11 @@ def cmd_train_classifier(args: argparse.Namespace) -> None:
     values = flag_values(args, args.config_flags)
     config = ClassifierTrainConfig(data=DataConfig(**values.pop("data", {})), **values)
     out = train_classifier(config, args.out, force=args.force, progress=not args.quiet)
+    metrics = json.loads((out / "metrics.json").read_text())
+    print(
+        f"test accuracy {100 * metrics['test_accuracy']:.1f}% "
+        f"(majority baseline {100 * metrics['test_majority_baseline']:.1f}%)"
+    )
     print(f"classifier: {out} (use it with --preset vae-classifier --loss-weights {out})")
 
 

@@ -1,5 +1,6 @@
 """``train_classifier``: the small CNN of seed 001, trained on a labelled set to serve as a loss
-network. Writes ``classifier.safetensors``, ``config.json`` and ``metrics.json`` (test accuracy).
+network. Writes ``classifier.safetensors``, ``config.json`` and ``metrics.json`` (test accuracy
+beside its majority-class baseline).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
@@ -97,9 +99,20 @@ def train_classifier(
     write_json(out / "config.json", classifier_config_dict(network))
     write_json(
         out / "metrics.json",
-        {"test_accuracy": result["test/accuracy"], "test_loss": result["test/loss"]},
+        {
+            "test_accuracy": result["test/accuracy"],
+            "test_majority_baseline": majority_baseline(train_set.labels, test_set.labels),
+            "test_loss": result["test/loss"],
+        },
     )
     return out
+
+
+def majority_baseline(train_labels, test_labels) -> float:
+    """Test accuracy of always predicting the train split's most common class (the smallest of
+    equally common ones), the number an accuracy is read against."""
+    values, counts = np.unique(np.asarray(train_labels), return_counts=True)
+    return float(np.mean(np.asarray(test_labels) == values[np.argmax(counts)]))
 
 
 def classifier_splits(config: ClassifierTrainConfig, progress: bool) -> list[CachedImageDataset]:
