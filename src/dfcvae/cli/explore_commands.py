@@ -8,8 +8,9 @@ from dfcvae.cli.options import MAX_PORT, add_count
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
-    from dfcvae.explore import serve
+    from dfcvae.explore import return_large_blocks, serve
 
+    return_large_blocks()  # memory freed after an upload goes back to the system
     serve(args.runs, host=args.host, port=args.port, device=args.device, progress=not args.quiet)
 
 

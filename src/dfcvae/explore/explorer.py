@@ -166,6 +166,7 @@ class Explorer:
         self._views: OrderedDict[object, list[torch.Tensor]] = OrderedDict()
         self._uploads = 0
         self._lock = threading.Lock()
+        self.max_decodes = max_decodes
         self._decoding = threading.BoundedSemaphore(max_decodes)
 
     def close(self) -> None:
