@@ -341,6 +341,12 @@ def test_runs_of_other_sizes_and_channels_side_by_side(runs, cache_dir, tmp_path
     try:
         images = explorer.render(View("test/0"))
         assert [tuple(image.shape) for image in images] == [(1, 32, 32), (3, 64, 64)]
+        # The second run prepares the original 28x28 image its own way (resized to 64, grey in
+        # three channels), not the first run's padded 32x32 one resized again.
+        own = explorer.input_images("test/0")[1]
+        assert torch.equal(own, explorer.tests[1][0][0])
+        assert torch.equal(own, open_run(other).dataset("test", progress=False)[0][0])
+        assert not torch.equal(own, explorer._fit(explorer.test[0][0], explorer.runs[1]))
         assert set(explorer.vectors[1]) == set(explorer.vectors[0])  # its own ten classes
         assert explorer.vectors[1]["Bag"].shape == (8,)
         upload = Image.fromarray(as_uint8(explorer.test[0][0])[2:30, 2:30])

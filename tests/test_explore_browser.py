@@ -204,5 +204,7 @@ def test_a_page_of_another_origin_cannot_use_the_server(server, browser, tmp_pat
     expected = {"simple": "refused", "json": "blocked", "info": "blocked", "image": "refused"}
     assert results == expected
     assert samples == []  # the server did no work for it
+    # The simple POST and the GET of /api/info reached the server (the thumbnail may come from
+    # the browser's cache, where Cross-Origin-Resource-Policy refuses it as well).
     reasons = [reason for reason in refused if reason]
-    assert len(reasons) >= 3 and all("another site" in reason for reason in reasons), reasons
+    assert len(reasons) >= 2 and all("another site" in reason for reason in reasons), reasons

@@ -1,10 +1,17 @@
 """`dfcvae explore` from the command line: one line for a bad run directory or a busy port, one
-warning line off loopback, and the demo's closing hint."""
+warning line off loopback, the demo's closing hint, and a clean exit on Ctrl-C."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +88,84 @@ def test_the_demo_ends_with_the_command_that_explores_its_three_runs(tmp_path):
         *(str(tmp_path / "demo-out" / "runs" / name) for name in MODELS),
     ]
     assert len(MODELS) == 3
+
+
+def test_closing_waits_for_requests_in_progress_and_ends_idle_connections(run, monkeypatch):
+    """What Ctrl-C runs: no handler thread may still be computing when the interpreter shuts
+    down (that ended in "terminate called without an active exception")."""
+    from dfcvae.explore import Explorer, make_server
+
+    explorer = Explorer([run], progress=False)
+    finished = threading.Event()
+    original = explorer.render
+
+    def slow_render(view):
+        time.sleep(1.0)
+        images = original(view)
+        finished.set()
+        return images
+
+    monkeypatch.setattr(explorer, "render", slow_render)
+    server = make_server(explorer, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    idle = socket.create_connection(server.server_address[:2])
+    busy = http.client.HTTPConnection(*server.server_address[:2], timeout=30)
+    body = json.dumps({"input": "test/0"})
+    headers = {"Content-Type": "application/json"}
+    threading.Thread(
+        target=lambda: busy.request("POST", "/api/render", body, headers), daemon=True
+    ).start()
+    time.sleep(0.3)  # the render is under way
+    server.shutdown()
+    server.server_close()
+    assert finished.is_set()  # closing waited for it
+    idle.settimeout(5)
+    assert idle.recv(1) == b""  # and ended the idle connection
+    idle.close()
+    busy.close()
+    explorer.close()
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_explore_always_exits_cleanly(run):
+    """Eight tries, each stopped while the page's requests are in flight and a kept-alive
+    connection waits: exit status 0, "stopped", nothing from C++ or Python's shutdown."""
+    command = [sys.executable, "-m", "dfcvae", "explore", str(run), "--port", "0", "--quiet"]
+    for attempt in range(8):
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        port = int(child.stdout.readline().split("http://127.0.0.1:")[1].split("/")[0])
+        idle = socket.create_connection(("127.0.0.1", port))
+        clients = [threading.Thread(target=hammer, args=(port, k), daemon=True) for k in range(3)]
+        for client in clients:
+            client.start()
+        time.sleep(0.5 + 0.1 * attempt)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+        idle.close()
+        assert child.returncode == 0, (attempt, child.returncode, err)
+        assert err.strip().splitlines()[-1] == "dfcvae explore: stopped", err
+        assert "terminate" not in err and "Traceback" not in err, err
+
+
+def hammer(port: int, seed: int) -> None:
+    """Renders and samples over one kept-alive connection until the server goes away."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    try:
+        for k in range(1000):
+            strength = {"Bag": round(0.01 * (k + 1), 2)}
+            body = json.dumps({"input": f"test/{seed}", "strengths": strength})
+            connection.request("POST", "/api/render", body, headers)
+            connection.getresponse().read()
+            connection.request("POST", "/api/samples", json.dumps({"seed": k, "n": 4}), headers)
+            connection.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        pass
+    finally:
+        connection.close()

@@ -120,17 +120,16 @@ def check_index(index: int, size: int, split: str) -> int:
 
 def endpoint_images(run, endpoints: Sequence[Endpoint], split: str) -> torch.Tensor:
     """Endpoints given as data-set indices (ints or digit strings) or image paths: (R, C, S, S)."""
-    model = run.config.model
     dataset = None
     images = []
     for item in endpoints:
-        if isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
+        if isinstance(item, int) or (isinstance(item, str) and item.isascii() and item.isdigit()):
             if dataset is None:
                 dataset = run.dataset(split)
             index = check_index(int(item), len(dataset), split)
             images.append(dataset[index][0])
         else:
-            images.append(read_image(item, model.image_size, model.channels))
+            images.append(read_image(item, run.config))
     return torch.stack(images)
 
 

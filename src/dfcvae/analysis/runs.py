@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from dfcvae.data import prepare
+from dfcvae.data.images import BadImage
 from dfcvae.data.splits import SPLITS
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
 from dfcvae.io import load_run
@@ -145,26 +147,26 @@ def stack_images(dataset, indices: Sequence[int]) -> torch.Tensor:
     return torch.stack([dataset[int(i)][0] for i in indices])
 
 
-def read_image(path: str | Path, image_size: int, channels: int) -> torch.Tensor:
-    """An image file as (C, S, S) in [0, 1]; another size is center-cropped to a square and
-    resized, with a ``ResizedImageWarning`` that says so."""
-    path = Path(path)
+def read_image(path: str | Path, config: RunConfig) -> torch.Tensor:
+    """A user's image file as the run's model sees it: (C, S, S) in [0, 1], prepared as the
+    run's data set prepares its own files (``dfcvae.data.prepare``: EXIF orientation, the
+    data set's crop, resize). A file of another size than the model's and the data set's
+    files gets a ``ResizedImageWarning`` that says so."""
+    path, data, model = Path(path), config.data, config.model
+    size = model.image_size
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-    except (OSError, UnidentifiedImageError) as error:
+        with Image.open(path) as header:
+            width, height = header.size
+        img = prepare.read_image(path, data.dataset, size, model.channels, data.crop)
+    except (OSError, UnidentifiedImageError, BadImage) as error:
         raise ConfigError(f"{path}: not a readable image ({error})") from None
-    if img.size != (image_size, image_size):
-        width, height = img.size
-        side = min(width, height)
-        left, top = (width - side) // 2, (height - side) // 2
-        img = img.crop((left, top, left + side, top + side))
-        img = img.resize((image_size, image_size), Image.Resampling.BICUBIC)
+    if (width, height) not in ((size, size), prepare.native_size(data.dataset)):
         warnings.warn(
-            f"{path}: {width}x{height} resized to the model's {image_size}x{image_size}",
+            f"{path}: {width}x{height} resized to the model's {size}x{size} "
+            f"(cut as the {data.dataset} images are)",
             ResizedImageWarning,
             stacklevel=2,
         )
     pixels = np.asarray(img, dtype=np.float32) / 255.0
     tensor = torch.from_numpy(pixels)
-    return tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1).contiguous()
+    return tensor.unsqueeze(0) if model.channels == 1 else tensor.permute(2, 0, 1).contiguous()

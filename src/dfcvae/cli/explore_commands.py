@@ -9,8 +9,9 @@ from dfcvae.cli.options import MAX_PORT, add_count, add_data_root
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
-    from dfcvae.explore import serve
+    from dfcvae.explore import return_large_blocks, serve
 
+    return_large_blocks()  # memory freed after an upload goes back to the system
     runs = open_cli_runs(args) if args.data_root else args.runs
     serve(runs, host=args.host, port=args.port, device=args.device, progress=not args.quiet)
 

@@ -32,12 +32,13 @@ from PIL import Image
 from .celeba_files import ATTRIBUTE_STEM, PARTITION_STEM, SUFFIXES, find_file, split_labels
 from .errors import DataError
 from .images import open_image
-from .preprocess import Prepare, center_square, check_crop, resize
+from .preprocess import Prepare, center_square, check_crop, fit_frame, resize
 from .source import Source, SourceItems, fingerprint_files
 
 IMAGES_DIR = "img_align_celeba"
 CENTER_CROP = 148
 ORIGINAL_BOX = (30, 40, 168, 178)  # left, top, right, bottom: 138x138
+FRAME = (178, 218)  # the aligned images' width and height
 SOURCE_URL = "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"
 
 
@@ -103,12 +104,15 @@ def original_crop(img: Image.Image) -> Image.Image:
 
 
 def prepare(image_size: int, crop: str) -> Prepare:
-    """The crop (``"default"``, ``"original"`` or ``"none"``), then a resize to ``image_size``."""
+    """The crop (``"default"``, ``"original"`` or ``"none"``), then a resize to ``image_size``.
+
+    An image of another size than the aligned 178x218 (a user's photo) is first made into
+    that frame (``fit_frame``), so the boxes cut the same part of it."""
     if crop == "original":
-        return lambda img: resize(original_crop(img), image_size)
+        return lambda img: resize(original_crop(fit_frame(img, *FRAME)), image_size)
     if crop == "none":
-        return lambda img: resize(img, image_size)
-    return lambda img: resize(center_square(img, CENTER_CROP), image_size)
+        return lambda img: resize(fit_frame(img, *FRAME), image_size)
+    return lambda img: resize(center_square(fit_frame(img, *FRAME), CENTER_CROP), image_size)
 
 
 def _layout_hint() -> str:

@@ -20,7 +20,7 @@ from PIL import Image
 from .download import download
 from .errors import DataError
 from .idx import read_idx
-from .preprocess import Prepare, check_crop, pad_to, resize
+from .preprocess import Prepare, check_crop, fit_frame, pad_to, resize
 from .source import Source, SourceItems, fingerprint_files
 from .splits import holdout_range
 
@@ -115,9 +115,11 @@ def digits_source(
 
 
 def prepare(image_size: int, crop: str) -> Prepare:
+    """Pad 28 -> 32 (``"default"`` at 32 px), else resize. An image of another size than 28x28
+    (a user's photo) is first made into that frame (its central square, resized)."""
     if crop == "default" and image_size == PADDED_SIZE:
-        return lambda img: pad_to(img, PADDED_SIZE)
-    return lambda img: resize(img, image_size)
+        return lambda img: pad_to(fit_frame(img, NATIVE_SIZE, NATIVE_SIZE), PADDED_SIZE)
+    return lambda img: resize(fit_frame(img, NATIVE_SIZE, NATIVE_SIZE), image_size)
 
 
 def _find(

@@ -20,7 +20,7 @@ import numpy as np
 from .errors import DataError, SkippedFilesWarning
 from .images import IMAGE_SUFFIXES, open_image
 from .labels_csv import FolderLabels, read_labels_file
-from .preprocess import center_square, check_crop, resize
+from .preprocess import Prepare, center_square, check_crop, resize
 from .source import Source, SourceItems, fingerprint_files
 from .splits import folder_split
 
@@ -43,7 +43,6 @@ def folder_source(
     fingerprint = fingerprint_files(files, base=root)
     if labels_file is not None:
         fingerprint += hashlib.sha1(labels_file.read_bytes()).hexdigest()
-    prepare = center_square if crop == "default" else (lambda img: img)
 
     def read() -> SourceItems:
         relative = [path.relative_to(root).as_posix() for path in files]
@@ -62,7 +61,7 @@ def folder_source(
             labels=None if labels is None else _label_array(labels, names),
             label_kind=None if labels is None else labels.kind,
             label_names=[] if labels is None else labels.names,
-            prepare=lambda img: resize(prepare(img), image_size),
+            prepare=prepare(image_size, crop),
         )
 
     return Source(fingerprint=fingerprint, read=read, flip=True, where=str(root))
@@ -90,6 +89,13 @@ def listed_images(
             shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
             warnings.warn(f"{len(names)} {what} ({shown})", SkippedFilesWarning, stacklevel=5)
     return used
+
+
+def prepare(image_size: int, crop: str) -> Prepare:
+    """The central square, resized (``"default"``), or the whole image squashed (``"none"``)."""
+    if crop == "default":
+        return lambda img: resize(center_square(img), image_size)
+    return lambda img: resize(img, image_size)
 
 
 def _label_array(labels: FolderLabels, names: list[str]) -> np.ndarray:

@@ -31,6 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 )
+STRIP_BYTES = 8 * 1024 * 1024  # what one strip of a shrinking image may take, roughly
 
 
 class BadImage(Exception):
@@ -74,19 +75,35 @@ def load_upright(img: Image.Image, shrink_to: int | None = None) -> Image.Image:
 
 
 def _shrink(img: Image.Image, side: int) -> Image.Image:
-    """Box-average down by the largest whole factor that keeps the shorter side >= ``side``."""
+    """Box-average down by the largest whole factor that keeps the shorter side >= ``side``
+    (``Image.reduce``), a strip of rows at a time: whatever conversion the mode needs first
+    (palette to colours, 16-bit to 32-bit, alpha premultiplied) copies a strip, never the
+    whole image. The strips' heights are multiples of the factor, so the result is the same
+    as reducing the whole image at once."""
     factor = min(img.size) // side
     if factor < 2:
         return img
-    info = img.info  # the EXIF block, for the orientation
-    if img.mode == "1":
-        img = img.convert("L")
-    elif img.mode == "P":  # averaging palette indices means nothing: colours first
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     width, height = img.size
-    small = img.resize((-(-width // factor), -(-height // factor)), Image.Resampling.BOX)
-    small.info = dict(info)
+    rows = max(1, STRIP_BYTES // (8 * width * factor)) * factor
+    small = None
+    for top in range(0, height, rows):
+        strip = _reducible(img.crop((0, top, width, min(height, top + rows)))).reduce(factor)
+        if small is None:
+            small = Image.new(strip.mode, (-(-width // factor), -(-height // factor)))
+        small.paste(strip, (0, top // factor))
+    small.info = dict(img.info)  # the EXIF block, for the orientation
     return small
+
+
+def _reducible(img: Image.Image) -> Image.Image:
+    """``img`` in a mode ``Image.reduce`` takes (averaging palette indices means nothing)."""
+    if img.mode == "1":
+        return img.convert("L")
+    if img.mode == "P":
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode.startswith("I;16"):
+        return img.convert("I")
+    return img
 
 
 def _upright(img: Image.Image) -> Image.Image:

@@ -44,6 +44,22 @@ def center_square(img: Image.Image, side: int | None = None) -> Image.Image:
     return img.crop((left, top, left + side, top + side))
 
 
+def fit_frame(img: Image.Image, width: int, height: int) -> Image.Image:
+    """An image of another size made into a data set's ``width`` x ``height`` frame: the
+    largest central box of the frame's shape, resized (bicubic). The data set's own images,
+    already that size, are returned as they are, so their recipe applies unchanged."""
+    if img.size == (width, height):
+        return img
+    w, h = img.size
+    if w * height > h * width:  # wider than the frame: keep the full height
+        box_w, box_h = max(1, round(h * width / height)), h
+    else:
+        box_w, box_h = w, max(1, round(w * height / width))
+    left, top = (w - box_w) // 2, (h - box_h) // 2
+    box = img.crop((left, top, left + box_w, top + box_h))
+    return box.resize((width, height), Image.Resampling.BICUBIC)
+
+
 def pad_to(img: Image.Image, size: int) -> Image.Image:
     """Pad a square image with zeros (black) on all sides up to ``size`` x ``size``.
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from .download import download
 from .errors import DataError
-from .preprocess import check_crop, resize
+from .preprocess import Prepare, center_square, check_crop, resize
 from .source import Source, SourceItems, fingerprint_files
 from .splits import holdout_range
 
@@ -92,7 +92,7 @@ def torchvision_source(
             labels=labels[picked.start : picked.stop].astype(np.int64),
             label_kind="class",
             label_names=[str(name) for name in getattr(dataset, "classes", range(10))],
-            prepare=lambda img: resize(img, image_size),
+            prepare=prepare(image_size),
         )
 
     return Source(
@@ -101,3 +101,9 @@ def torchvision_source(
         flip=True,
         where=str(folder),
     )
+
+
+def prepare(image_size: int) -> Prepare:
+    """A resize to ``image_size`` (both crops). The sets' images are square; another image (a
+    user's photo) gives its central square first, as the square images always do."""
+    return lambda img: resize(center_square(img), image_size)

@@ -7,6 +7,7 @@ HTTP); ``serve`` puts it behind a local page (see docs/explore.md).
 
 from dfcvae.explore.explorer import Explorer, View, cached_attribute_vectors
 from dfcvae.explore.inputs import UploadError, decode_upload, prepare_image
+from dfcvae.explore.memory import return_large_blocks
 from dfcvae.explore.server import make_server, serve
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "decode_upload",
     "make_server",
     "prepare_image",
+    "return_large_blocks",
     "serve",
 ]

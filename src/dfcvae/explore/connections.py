@@ -23,6 +23,7 @@ MAX_CONNECTIONS = 32
 # closing does not reset the connection before the 503 is read); more at once are just closed.
 MAX_REFUSALS = 8
 REFUSAL_LINGER = 1.0
+CLOSE_WAIT = 60.0  # seconds a request in progress may take to finish when the server closes
 
 
 class DeadlineReader(io.RawIOBase):
@@ -79,6 +80,8 @@ class CappedServer(ThreadingHTTPServer):
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
         self._refusals = threading.BoundedSemaphore(MAX_REFUSALS)
+        self._open: dict[socket.socket, threading.Thread] = {}
+        self._open_lock = threading.Lock()
         super().__init__(address, handler)
 
     def process_request(self, request, client_address) -> None:
@@ -102,7 +105,25 @@ class CappedServer(ThreadingHTTPServer):
             self._refusals.release()
 
     def process_request_thread(self, request, client_address) -> None:
+        with self._open_lock:
+            self._open[request] = threading.current_thread()
         try:
             super().process_request_thread(request, client_address)
         finally:
+            with self._open_lock:
+                self._open.pop(request, None)
             self._slots.release()
+
+    def server_close(self) -> None:
+        """Stop listening, end every open connection and wait for the requests in progress to
+        finish: no thread is left computing while the interpreter shuts down (Ctrl-C)."""
+        with self._open_lock:
+            connections = dict(self._open)
+        for connection in connections:
+            try:  # a thread waiting for a request wakes up to its end
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        super().server_close()  # (the standard library does not join daemon threads)
+        for thread in connections.values():
+            thread.join(CLOSE_WAIT)

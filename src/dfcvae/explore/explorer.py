@@ -28,6 +28,7 @@ from dfcvae.analysis.latents import decode, encode
 from dfcvae.analysis.run_vectors import cached_attribute_vectors
 from dfcvae.analysis.runs import RunLike, run_names
 from dfcvae.data.images import to_channels
+from dfcvae.data.prepare import work_side
 from dfcvae.data.preprocess import resize
 from dfcvae.errors import ConfigError
 from dfcvae.explore.guard import ascii_int
@@ -109,19 +110,20 @@ class Explorer:
         self.names = run_names([run.run_dir for run in self.runs])
         self.fingerprint = runs_fingerprint(self.runs)
         self.test = self.runs[0].dataset("test", progress=progress)
+        self.tests = [self.test] + [self._own_test(run, progress) for run in self.runs[1:]]
         self.thumbnails = list(range(min(thumbnails, len(self.test))))
         self.vectors = [cached_attribute_vectors(run, progress) for run in self.runs]
         self.attributes = list(dict.fromkeys(name for v in self.vectors for name in v))
         self.limits = {"upload": max_uploads, "test": max_test_inputs}
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
         self.max_image_bytes = max_image_bytes
-        # An upload is decoded down to 4 times the largest run's side (at least 256 pixels).
-        self.work_side = max(256, 4 * max(run.config.model.image_size for run in self.runs))
+        self.work_side = work_side(max(run.config.model.image_size for run in self.runs))
         self._inputs: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
         self._codes: dict[tuple[str, int], torch.Tensor] = {}
         self._views: OrderedDict[object, list[torch.Tensor]] = OrderedDict()
         self._uploads = 0
         self._lock = threading.Lock()
+        self.max_decodes = max_decodes
         self._decoding = threading.BoundedSemaphore(max_decodes)
 
     def close(self) -> None:
@@ -164,9 +166,23 @@ class Explorer:
             known = "a test image 0.." + str(len(self.test) - 1)
             raise ConfigError(f"unknown input {key!r}: pick {known} or upload again")
         image = self.test[index][0]
-        images = [self._fit(image, run) for run in self.runs]
+        images = [
+            own[index][0] if own is not None and index < len(own) else self._fit(image, run)
+            for own, run in zip(self.tests, self.runs)
+        ]
         self._keep(f"test/{index}", images)
         return images
+
+    def _own_test(self, run: Run, progress: bool):
+        """The run's own test split when it holds the first run's test images in the same order
+        (the same files, maybe cut, sized or limited otherwise): each run then sees the
+        original image prepared its own way. None for another data set."""
+        if run.config.data.dataset != self.runs[0].config.data.dataset:
+            return None
+        own = run.dataset("test", progress=progress)
+        first = self.test.meta
+        same = own.meta["fingerprint"] == first["fingerprint"] and own.skipped == self.test.skipped
+        return own if same else None
 
     def _keep(self, key: str, images: list[torch.Tensor]) -> None:
         """Remember an input; forget the least recently used ones of its kind past the limit,
@@ -181,7 +197,8 @@ class Explorer:
 
     @staticmethod
     def _fit(image: torch.Tensor, run: Run) -> torch.Tensor:
-        """A prepared image of the first run at another run's channels and size."""
+        """A prepared image of the first run at another run's channels and size (a run of
+        another data set than the first)."""
         model = run.config.model
         if image.shape == (model.channels, model.image_size, model.image_size):
             return image

@@ -2,9 +2,9 @@
 
 An upload is capped in bytes, in pixels and in the bytes its decoded pixels take before it is
 decoded (decompression bombs, 16-bit images), must be a JPEG, PNG or WebP, and is then decoded
-(a large one straight down to a working size), converted to the run's channels and cropped/
-padded/resized by the same pieces the cache builder uses (``dfcvae.data``), so an upload of a
-data set's own file gives the very pixels of its cached image.
+(a large one straight down to a working size) and prepared by the function the cache build
+uses (``dfcvae.data.prepare``), so an upload of a data set's own file gives the very pixels of
+its cached image.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from dfcvae.data import celeba, digits
-from dfcvae.data.images import load_upright, to_channels
-from dfcvae.data.preprocess import Prepare, center_square, resize
+from dfcvae.data.images import load_upright
+from dfcvae.data.prepare import prepare_image as prepare
 from dfcvae.errors import DFCVAEError
 from dfcvae.run_config import RunConfig
 
@@ -107,22 +106,12 @@ def check_size(
         )
 
 
-def preparation(config: RunConfig) -> Prepare:
-    """The crop/pad/resize that the run's data set applies after the channel conversion."""
-    data, size = config.data, config.model.image_size
-    if data.dataset == "celeba":
-        return celeba.prepare(size, data.crop)
-    if data.dataset in digits.DIGITS:
-        return digits.prepare(size, data.crop)
-    if data.dataset == "folder" and data.crop == "default":
-        return lambda img: resize(center_square(img), size)
-    return lambda img: resize(img, size)  # cifar10, stl10, a folder with crop none
-
-
 def prepare_image(img: Image.Image, config: RunConfig) -> torch.Tensor:
-    """A decoded image as the run's model sees it: (C, S, S) float32 in [0, 1]."""
-    channels = config.model.channels
-    return to_tensor(preparation(config)(to_channels(img, channels)), channels)
+    """A decoded image as the run's model sees it: (C, S, S) float32 in [0, 1], prepared by
+    the run's data set's own recipe (``dfcvae.data.prepare``)."""
+    data, model = config.data, config.model
+    prepared = prepare(img, data.dataset, model.image_size, model.channels, data.crop)
+    return to_tensor(prepared, model.channels)
 
 
 def to_tensor(img: Image.Image, channels: int) -> torch.Tensor:

@@ -24,6 +24,7 @@ import re
 import socket
 import socketserver
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -179,10 +180,16 @@ class Handler(BaseHTTPRequestHandler):
             self.skip_body()
             message = f"{path} takes {' or '.join(sorted(route.types))}, not {kind or 'nothing'}"
             return self.send_json(HTTPStatus.FORBIDDEN, {"error": message})
-        limit = self.server.explorer.max_bytes if path == "/api/upload" else MAX_JSON_BYTES
-        body = self.read_body(limit)
-        if body is not None:
-            self.answer(route, body)
+        if path != "/api/upload":
+            body = self.read_body(MAX_JSON_BYTES)
+            return None if body is None else self.answer(route, body)
+        # An upload's body is read only when it can be decoded: bodies in memory stay as few
+        # as the decodes (the others wait in the sockets' buffers), each with its own deadline.
+        with self.server.uploading:
+            self.deadline = time.monotonic() + self.server.timeout_s
+            body = self.read_body(self.server.explorer.max_bytes)
+            if body is not None:
+                self.answer(route, body)
 
     def answer(self, route: Route, body: bytes) -> None:
         try:
@@ -330,6 +337,7 @@ class ExploreServer(CappedServer):
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.explorer, self.timeout_s = explorer, timeout
+        self.uploading = threading.BoundedSemaphore(explorer.max_decodes)
         self.loopback = is_loopback(host)
         if ":" in host.strip("[]"):
             self.address_family = socket.AF_INET6
