@@ -1,6 +1,7 @@
 """Is the training step slower than at an earlier commit? Both in one process, as a ratio.
 
     .venv/bin/python benchmarks/ab_commits.py --before REV [--presets vae-123,pvae] [--steps 7]
+        [--threads 1]
 
 ``REV``'s ``src/dfcvae`` is copied out of git into a temporary package ``dfcvae_before`` (its
 imports renamed), so the two versions run side by side. For each preset both build the step
@@ -9,7 +10,9 @@ that ``dfcvae train`` runs (``DFCVAEModule``: ``configure_model``, its optimizer
 from the same seed, at 64x64 and batch 64 with a random VGG19, on one fixed batch of smooth
 images. They alternate in runs of two steps, the second of each timed, so both see the same load
 (the machine may be shared). Printed: the median seconds per step of each, after two warm-up
-steps, and after / before with the spread of the per-round ratios.
+steps, and after / before with the spread of the per-round ratios; for wall time and for the
+CPU time of this process, which other processes on a shared machine disturb less (with
+``--threads 1``, no thread spins waiting for a descheduled one).
 """
 
 from __future__ import annotations
@@ -79,24 +82,33 @@ def compare(preset: str, steps: int) -> dict:
     x = synthetic_images(config.train.batch_size, config.model.channels, config.model.image_size)
     runs = {name: module_step(name, config, x) for name in (BEFORE, "dfcvae")}
     losses = {name: [run(), run()][-1] for name, run in runs.items()}  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(steps):
         for name, run in runs.items():
             run()
             with Clock(torch.device("cpu")) as clock:
                 run()
-            times[name].append(clock.interval.seconds)
-    ratios = [after / before for after, before in zip(times["dfcvae"], times[BEFORE])]
-    return {
+            wall[name].append(clock.interval.seconds)
+            cpu[name].append(clock.interval.seconds * clock.interval.own_cores)
+    result = {
         "preset": preset,
         "precision": precision_of(config),
-        "before_s": statistics.median(times[BEFORE]),
-        "after_s": statistics.median(times["dfcvae"]),
-        "ratio_median": statistics.median(ratios),
-        "ratio_min": min(ratios),
-        "ratio_max": max(ratios),
-        "warm_losses": losses,
+        "threads": torch.get_num_threads(),
     }
+    for kind, times in (("wall", wall), ("cpu", cpu)):
+        ratios = [after / before for after, before in zip(times["dfcvae"], times[BEFORE])]
+        result[kind] = {
+            "before_s": statistics.median(times[BEFORE]),
+            "after_s": statistics.median(times["dfcvae"]),
+            "ratio_median": statistics.median(ratios),
+            "ratio_of_medians": statistics.median(times["dfcvae"])
+            / statistics.median(times[BEFORE]),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+        }
+    result["warm_losses"] = losses
+    return result
 
 
 def main() -> int:
@@ -104,7 +116,10 @@ def main() -> int:
     parser.add_argument("--before", required=True, help="the git revision to compare with")
     parser.add_argument("--presets", default="vae-123,pvae")
     parser.add_argument("--steps", type=int, default=7, help="timed steps of each")
+    parser.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
     options = parser.parse_args()
+    if options.threads:
+        torch.set_num_threads(options.threads)
     from dfcvae.training.memory import keep_freed_memory
 
     keep_freed_memory()  # what dfcvae train sets on CPU, for both

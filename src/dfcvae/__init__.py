@@ -10,6 +10,7 @@ from dfcvae.model_config import ModelConfig
 from dfcvae.perceptual import PerceptualLoss
 from dfcvae.presets import PRESETS, config_from_preset
 from dfcvae.run_config import RunConfig
+from dfcvae.version import __version__
 
 __all__ = [
     "DFCVAE",
@@ -22,6 +23,7 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
     "VAEOutput",
+    "__version__",
     "config_from_preset",
     "feature_loss",
     "kl_divergence",

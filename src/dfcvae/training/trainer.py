@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from dfcvae.config import TrainConfig
 from dfcvae.errors import ConfigError, RunDirError, first_line
 from dfcvae.files import CONFIG_FILE, write_json
-from dfcvae.io import save_model
+from dfcvae.io import config_document, save_model
 from dfcvae.run_config import RunConfig
 from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
@@ -149,7 +149,7 @@ def train(
         # Everything else that can be checked before training, before the run directory is
         # claimed: a refused run leaves nothing that would need --force.
         check_room_for_checkpoints(out, module.vae)
-        write_json(out / CONFIG_FILE, config.to_dict())
+        write_json(out / CONFIG_FILE, config_document(config))
     fit(trainer, module, datamodule, out, checkpoint)
     return out
 
