@@ -57,13 +57,13 @@ def test_decoder_block_runs_the_papers_layers_in_order() -> None:
     and its settings matter: a bilinear Upsample gives another image than a nearest one."""
     torch.manual_seed(0)
     block = decoder_block(4, 3)
-    called = []
-    for layer in block:
-        layer.register_forward_hook(lambda m, i, o: called.append(type(m).__name__))
     x = torch.randn(2, 4, 5, 5)
     by_hand = x.repeat_interleave(2, -1).repeat_interleave(2, -2)
     by_hand = block[2](F.pad(by_hand, (1, 1, 1, 1), mode="replicate"))
     by_hand = F.leaky_relu(block[3](by_hand), 0.2)
+    called = []
+    for layer in block:
+        layer.register_forward_hook(lambda m, i, o: called.append(type(m).__name__))
     torch.testing.assert_close(block(x), by_hand)
     assert called == ["Upsample", "ReplicationPad2d", "Conv2d", "BatchNorm2d", "LeakyReLU"]
     block[0].mode = "bilinear"

@@ -79,6 +79,7 @@ def test_defaults_are_the_presets_values() -> None:
         ({"network": "alexnet"}, "--loss-network 'alexnet' is unknown"),
         ({"network": "vgg19", "layers": "129"}, "unknown vgg19 layer"),
         ({"network": "vgg19", "reduction": "max"}, "reduction='max'"),
+        ({"network": "vgg19", "layer_weights": [1.0, 2.0]}, "2 layer_weights for the 3 layers"),
     ],
 )
 def test_bad_arguments_are_one_line(arguments: dict, message: str) -> None:
