@@ -39,7 +39,7 @@ from dfcvae import RunConfig, config_from_preset
 from dfcvae.loss_networks.vgg import VGG19
 from dfcvae.losses import kl_divergence, pixel_loss
 from dfcvae.model import DFCVAE
-from dfcvae.training.memory import keep_freed_memory
+from dfcvae.training.memory import keep_freed_memory, trains_on_cpu
 from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.precision import resolve_precision
 from dfcvae.training.trainer import build_trainer
@@ -202,6 +202,12 @@ class StepTimer(Callback):
             trainer.should_stop = True
 
 
+def allocator_as_the_cli_sets_it(config: RunConfig) -> None:
+    """glibc's allocator as `dfcvae train` sets it for this run (``training.memory``)."""
+    if trains_on_cpu(config.train.accelerator):
+        keep_freed_memory()
+
+
 def fit_throughput(
     config: RunConfig,
     device: torch.device,
@@ -223,7 +229,7 @@ def fit_throughput(
         def naive_step() -> None:
             naive.step(x)
             if device.type == "cpu":
-                keep_freed_memory()  # back to what build_trainer set for dfcvae's steps
+                keep_freed_memory()  # back to what `dfcvae train` sets for dfcvae's steps
 
         kernels = step_kernels(config, device, x)
         between = [naive_step, lambda: replay(kernels)]
@@ -231,6 +237,7 @@ def fit_throughput(
     timer = StepTimer(device, warmup, wanted, between)
     config.train.max_steps = warmup + wanted * timer.run
     config.train.epochs = 1
+    allocator_as_the_cli_sets_it(config)
     with tempfile.TemporaryDirectory() as out:
         trainer = build_trainer(config, Path(out), progress=False)
         trainer.callbacks.append(timer)
@@ -356,6 +363,7 @@ def peak_memory_run(config: RunConfig, device: torch.device, which: str, steps: 
             naive.step(x)
         return
     config.train.max_steps, config.train.epochs = steps, 1
+    allocator_as_the_cli_sets_it(config)
     with tempfile.TemporaryDirectory() as out:
         trainer = build_trainer(config, Path(out), progress=False)
         module = DFCVAEModule(config.to_dict())

@@ -11,6 +11,7 @@ from dfcvae.perceptual import PerceptualLoss
 from dfcvae.presets import PRESETS, config_from_preset
 from dfcvae.pretrained import from_pretrained, save_pretrained
 from dfcvae.run_config import RunConfig
+from dfcvae.version import __version__
 
 __all__ = [
     "DFCVAE",
@@ -23,6 +24,7 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
     "VAEOutput",
+    "__version__",
     "config_from_preset",
     "feature_loss",
     "from_pretrained",

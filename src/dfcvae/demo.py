@@ -13,20 +13,17 @@ Stages, each skipped when its output exists, so an interrupted demo resumes wher
     pvae, dfc-mobilenet, dfc-classifier   OUT/runs/<name>/   (resumed from last.ckpt if cut)
     report       OUT/report.html with OUT/report_files/ and OUT/summary.json
 
-The demo never downloads: it runs with ``DFCVAE_OFFLINE=1``, so a missing data set or weight
-file is one line naming where to get it, and metrics whose weights are absent (Inception FID,
-LPIPS) are reported unavailable.
+The demo never downloads: it runs inside ``dfcvae.offline.forced()``, so a missing data set or
+weight file is one line naming where to get it, and metrics whose weights are absent (Inception
+FID, LPIPS) are reported unavailable.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from dfcvae.data import SPLITS, DataConfig
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
 from dfcvae.files import MODEL_FILE, write_json
+from dfcvae.offline import forced as forced_offline
 from dfcvae.presets import config_from_preset
 from dfcvae.run_config import RunConfig
 
@@ -198,19 +196,6 @@ def accelerator_of(device: str) -> tuple[str, str]:
     return ("gpu" if device.startswith("cuda") else "cpu"), device
 
 
-@contextmanager
-def offline() -> Iterator[None]:
-    previous = os.environ.get("DFCVAE_OFFLINE")
-    os.environ["DFCVAE_OFFLINE"] = "1"
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["DFCVAE_OFFLINE"]
-        else:
-            os.environ["DFCVAE_OFFLINE"] = previous
-
-
 def run_demo(
     out: str | Path = "demo-out",
     *,
@@ -221,7 +206,7 @@ def run_demo(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run every stage (skipping finished ones) and return the summary of key numbers."""
-    with offline():
+    with forced_offline():
         return _run_demo(Path(out), quick, steps, device, force, progress)
 
 

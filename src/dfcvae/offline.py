@@ -6,7 +6,8 @@
   one-line error naming where to put it;
 - unset, empty, ``0``, ``false``, ``no`` or ``off``: online, download what is missing.
 
-Any other value is a one-line ``ConfigError``. The tests and the demo set ``DFCVAE_OFFLINE=1``.
+Any other value is a one-line ``ConfigError``. The tests set ``DFCVAE_OFFLINE=1``; code that must
+not download for a while runs inside ``with forced():``, which restores the variable after.
 Downloads run under ``download_timeout`` so that a machine without a network never hangs.
 """
 
@@ -35,6 +36,22 @@ def is_offline() -> bool:
         f"{ENV_VAR}={os.environ[ENV_VAR]!r} is not understood: set it to 1 (never download) "
         "or 0 (download what is missing)"
     )
+
+
+@contextmanager
+def forced(offline: bool = True) -> Iterator[None]:
+    """Inside the block dfcvae is offline (or, with ``offline=False``, online), whatever
+    ``DFCVAE_OFFLINE`` says; after it the variable is as it was, set or unset, also after an
+    error. It is an environment variable, so the block holds for the whole process."""
+    previous = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = "1" if offline else "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = previous
 
 
 @contextmanager

@@ -135,6 +135,11 @@ class PerceptualLoss(nn.Module):
             )
         elif layers is not None:
             raise ConfigError("PerceptualLoss: give layers with a network name, not a LossNetwork")
+        if layer_weights and len(layer_weights) != len(network.layer_names):
+            raise ConfigError(
+                f"PerceptualLoss: {len(layer_weights)} layer_weights for the "
+                f"{len(network.layer_names)} layers {', '.join(network.layer_names)}"
+            )
         self._frozen = (network,)
         self.layer_weights = list(layer_weights) if layer_weights else None
         self.scale = network.feature_scale if scale is None else float(scale)

@@ -21,6 +21,7 @@ from dfcvae.cli import (
 )
 from dfcvae.cli.options import check_options
 from dfcvae.errors import DFCVAEError
+from dfcvae.version import __version__
 
 COMMAND_MODULES = [
     train_commands,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="dfcvae", description="Deep Feature Consistent Variational Autoencoders"
     )
+    parser.add_argument("--version", action="version", version=f"dfcvae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(commands)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 
 from dfcvae.cli.options import MAX_DEMO_STEPS, add_count
-from dfcvae.demo import explore_command, run_demo
+from dfcvae.demo import accelerator_of, explore_command, run_demo
 from dfcvae.demo_summary import format_summary
+from dfcvae.training.memory import keep_freed_memory, trains_on_cpu
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    if trains_on_cpu(accelerator_of(args.device)[0]):
+        keep_freed_memory()  # process-wide: the command's to set, not run_demo()'s
     summary = run_demo(
         args.out,
         quick=args.quick,

@@ -16,6 +16,7 @@ from dfcvae.presets import PRESETS, config_from_preset
 from dfcvae.run_config import SECTIONS, RunConfig
 from dfcvae.training.classifier import train_classifier
 from dfcvae.training.classifier_config import ClassifierTrainConfig
+from dfcvae.training.memory import keep_freed_memory, trains_on_cpu
 from dfcvae.training.trainer import train
 
 
@@ -34,6 +35,8 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def cmd_train(args: argparse.Namespace) -> None:
     config = run_config_from_args(args)
+    if trains_on_cpu(config.train.accelerator):
+        keep_freed_memory()  # process-wide: the command's to set, not train()'s
     out = train(config, args.out, resume=args.resume, force=args.force, progress=not args.quiet)
     print(f"run directory: {out}")
 

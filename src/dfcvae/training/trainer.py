@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 
 import lightning as L
-import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -20,11 +19,10 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from dfcvae.config import TrainConfig
 from dfcvae.errors import ConfigError, RunDirError, first_line
 from dfcvae.files import CONFIG_FILE, write_json
-from dfcvae.io import save_model
+from dfcvae.io import config_document, save_model
 from dfcvae.run_config import RunConfig
 from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
-from dfcvae.training.memory import keep_freed_memory
 from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.precision import check_hardware
 from dfcvae.training.resume import AtomicCheckpointIO, ExactResume, resume_checkpoint
@@ -71,8 +69,6 @@ def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trai
     """The Lightning Trainer of a run in ``out``: checkpoints, exact resume, collapse warnings,
     CSV and TensorBoard logs. A device, strategy or precision it refuses is one line."""
     cfg = config.train
-    if cfg.accelerator == "cpu" or not torch.cuda.is_available():
-        keep_freed_memory()
     # Lightning runs ModelCheckpoint callbacks after the others, whatever their place here.
     callbacks = [ExactResume(), CollapseMonitor(), *checkpoint_callbacks(cfg, out)]
     precision = check_hardware(cfg.precision, cfg.accelerator, cfg.devices)
@@ -156,7 +152,7 @@ def train(
         # Everything else that can be checked before training, before the run directory is
         # claimed: a refused run leaves nothing that would need --force.
         check_room_for_checkpoints(out, module.vae)
-        write_json(out / CONFIG_FILE, config.to_dict())
+        write_json(out / CONFIG_FILE, config_document(config))
     fit(trainer, module, datamodule, out, checkpoint)
     return out
 
