@@ -7,9 +7,11 @@ and ``tensorboard/``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from torch import nn
@@ -54,6 +56,32 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     free = shutil.disk_usage(out).free
     if free < MIN_FREE_BYTES:
         raise RunDirError(f"--out {out}: only {free // 2**20} MiB free on its disk; need 200 MiB")
+
+
+RUN_PARTS = (CONFIG_FILE, MODEL_FILE, CHECKPOINT_DIR, "logs", "tensorboard")
+
+
+@contextlib.contextmanager
+def removed_on_failure(out: Path) -> Iterator[None]:
+    """On any exception (Ctrl-C included) before the run has a checkpoint, remove what this run
+    added to ``out`` (its config, weights, checkpoints and logs), and ``out`` itself if it was
+    made here and is left empty. What was there before stays, and so does any run with a
+    checkpoint (``--resume`` continues it)."""
+    made_here = not out.exists()
+    before = {name for name in RUN_PARTS if (out / name).exists()}
+    try:
+        yield
+    except BaseException:
+        if not any((out / CHECKPOINT_DIR).glob("*.ckpt")):
+            for name in set(RUN_PARTS) - before:
+                path = out / name
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
+                    missing_ok=True
+                )
+            if made_here:
+                with contextlib.suppress(OSError):
+                    out.rmdir()  # only if empty
+        raise
 
 
 def check_room_for_checkpoints(out: Path, model: nn.Module) -> None:
