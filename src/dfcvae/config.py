@@ -276,7 +276,10 @@ class TrainConfig:
         10, at_least=1, at_most=MAX_STEPS, help="log the training losses every N steps"
     )
     val_batches: int | None = option(
-        None, help="validation batches per epoch (0: none)", at_least=0, at_most=MAX_STEPS
+        None,
+        help="validation batches per epoch (0: none; default: all)",
+        at_least=0,
+        at_most=MAX_STEPS,
     )
     tensorboard_images_every: int = option(
         500,
@@ -389,3 +392,29 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def to_toml(values: dict[str, Any]) -> str:
+    """A config dict (top-level scalars, then one table per section) as TOML that
+    ``read_config_file`` reads back; None, which TOML cannot hold, as a comment."""
+
+    def line(key: str, value: Any) -> str:
+        return f"# {key} unset" if value is None else f"{key} = {_toml_value(value)}"
+
+    scalars = [line(k, v) for k, v in values.items() if not isinstance(v, dict)]
+    tables = [
+        "\n".join([f"[{k}]", *(line(key, item) for key, item in v.items())])
+        for k, v in values.items()
+        if isinstance(v, dict)
+    ]
+    return "\n\n".join(part for part in ["\n".join(scalars), *tables] if part) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's

@@ -38,8 +38,8 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     if existing and not resume:
         if not force:
             raise RunDirError(
-                f"{out} already holds a run ({', '.join(existing)}): pass --resume to continue it "
-                "or --force to start over"
+                f"{out} already holds a run ({', '.join(existing)}): continue it with --resume "
+                "(resume=True in Python) or start over with --force (force=True)"
             )
         for name in (MODEL_FILE, CHECKPOINT_DIR, "logs", "tensorboard"):
             path = out / name
