@@ -290,3 +290,12 @@ def test_resume_with_another_architecture_is_refused_in_one_line(tmp_path: Path)
     changed.model.latent_dim = 50
     with pytest.raises(ConfigError, match="--latent-dim 100, not 50"):
         train(changed, run, resume=True, progress=False)
+
+
+def test_an_out_under_a_file_keeps_its_own_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    with (
+        pytest.raises(RunDirError, match="not writable"),
+        removed_on_failure(tmp_path / "a-file" / "run"),
+    ):
+        raise RunDirError("not writable")

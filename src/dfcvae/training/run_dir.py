@@ -72,15 +72,15 @@ def removed_on_failure(out: Path) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if not any((out / CHECKPOINT_DIR).glob("*.ckpt")):
-            for name in set(RUN_PARTS) - before:
-                path = out / name
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
-                    missing_ok=True
-                )
-            if made_here:
-                with contextlib.suppress(OSError):
-                    out.rmdir()  # only if empty
+        if not out.is_dir() or any((out / CHECKPOINT_DIR).glob("*.ckpt")):
+            raise
+        for name in set(RUN_PARTS) - before:
+            path = out / name
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        if made_here:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty
         raise
 
 
