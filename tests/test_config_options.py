@@ -30,7 +30,7 @@ def test_every_option_field_is_a_train_flag_that_sets_its_field() -> None:
     args = build_parser().parse_args(argv)
     flagged = {path for path in args.config_flags.values()}
     declared = {(s, f.name) for s, k in SECTIONS.items() for f in fields(k) if "flag" in f.metadata}
-    assert flagged == declared and len(declared) == 36
+    assert flagged == declared and len(declared) == 37
     config = run_config_from_args(args)
     assert config.data.root == "photos" and config.data.crop == "none"
     assert config.loss.layers == ["relu1_1", "relu2_1"] and config.loss.kl_weight == 2.0

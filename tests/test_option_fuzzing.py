@@ -83,7 +83,8 @@ def required_argv(name: str, parser: argparse.ArgumentParser) -> list[str]:
     for action in parser._actions:
         if not action.option_strings and not isinstance(action, argparse._SubParsersAction):
             argv += [MISSING_RUN] * (2 if action.nargs == "+" and name == "evaluate" else 1)
-        elif action.required:
+        elif action.required or (name == "train" and action.dest == "out"):
+            # train's --out is optional only for --print-config
             value = str(WORK / "out") if action.dest == "out" else "Smiling"
             argv += [action.option_strings[0], value]
     return argv

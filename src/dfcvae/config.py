@@ -30,6 +30,7 @@ MAX_BATCH_SIZE = 65_536
 MAX_WORKERS = 256
 MAX_NODES = 10_000
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
+DEFAULT_EPOCHS = 5  # the paper's
 
 
 @dataclass(frozen=True)
@@ -241,26 +242,61 @@ class TrainConfig:
     """Paper defaults: Adam, lr 5e-4, beta1 0.5 (as in the original code), batch 64 and 5 epochs
     (the paper's; the released script ``main_cvae_content.lua`` uses batch 40 and 10 epochs)."""
 
-    epochs: int = option(5, at_least=1, at_most=MAX_EPOCHS)
-    max_steps: int = option(-1, at_least=1, at_most=MAX_STEPS, also=(-1,), help="-1: no limit")
-    batch_size: int = option(64, at_least=1, at_most=MAX_BATCH_SIZE)
-    lr: float = option(5e-4, above=0, at_most=1)
+    epochs: int | None = option(
+        None,
+        at_least=1,
+        at_most=MAX_EPOCHS,
+        help=f"epochs to train (default: {DEFAULT_EPOCHS}, or no limit when --max-steps is set)",
+    )
+    max_steps: int = option(
+        -1,
+        at_least=1,
+        at_most=MAX_STEPS,
+        also=(-1,),
+        help="optimizer steps to train; with --epochs, whichever ends first (-1: no limit)",
+    )
+    batch_size: int = option(64, at_least=1, at_most=MAX_BATCH_SIZE, help="images per step")
+    lr: float = option(5e-4, above=0, at_most=1, help="Adam's learning rate")
     beta1: float = option(0.5, cli=False, at_least=0, below=1)
     beta2: float = option(0.999, cli=False, at_least=0, below=1)
-    seed: int = option(0, at_least=0, at_most=MAX_SEED)
+    seed: int = option(0, at_least=0, at_most=MAX_SEED, help="weights, data order and z")
     precision: str = option("auto", help="auto, 32-true, bf16-mixed, 16-mixed")
     accelerator: str = option("auto", help="auto, cpu or gpu")
     devices: str = option("auto", help="auto, a count, or a list like 0,1")
     strategy: str = option("auto", help="auto, ddp, ddp_spawn, ...")
-    num_nodes: int = option(1, at_least=1, at_most=MAX_NODES)
+    num_nodes: int = option(1, at_least=1, at_most=MAX_NODES, help="machines (with --strategy ddp)")
     gradient_clip: float | None = option(None, above=0, help="clip the gradients' norm to this")
-    checkpoint_every_n_steps: int | None = option(None, at_least=1, at_most=MAX_STEPS)
-    log_every_n_steps: int = option(10, at_least=1, at_most=MAX_STEPS)
-    val_batches: int | None = option(
-        None, help="validation batches per epoch (0: none)", at_least=0, at_most=MAX_STEPS
+    checkpoint_every_n_steps: int | None = option(
+        None,
+        at_least=1,
+        at_most=MAX_STEPS,
+        help="also checkpoint every N steps (default: once per epoch only)",
     )
-    deterministic: bool = option(False)
+    log_every_n_steps: int = option(
+        10, at_least=1, at_most=MAX_STEPS, help="log the training losses every N steps"
+    )
+    val_batches: int | None = option(
+        None,
+        help="validation batches per epoch (0: none; default: all)",
+        at_least=0,
+        at_most=MAX_STEPS,
+    )
+    tensorboard_images_every: int = option(
+        500,
+        at_least=0,
+        at_most=MAX_STEPS,
+        help="reconstructions and samples in TensorBoard every N steps, and the latent codes "
+        "for its projector at the end (0: none)",
+    )
+    deterministic: bool = option(False, help="deterministic algorithms only (slower)")
     compile: bool = option(False, cli=False)
+
+    def epoch_limit(self) -> int:
+        """Lightning's ``max_epochs``: ``epochs``; unset, no limit when ``max_steps`` bounds the
+        run, else ``DEFAULT_EPOCHS``."""
+        if self.epochs is not None:
+            return self.epochs
+        return -1 if self.max_steps > 0 else DEFAULT_EPOCHS
 
     def validate(self) -> None:
         check_fields(self, "train")
@@ -356,3 +392,29 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def to_toml(values: dict[str, Any]) -> str:
+    """A config dict (top-level scalars, then one table per section) as TOML that
+    ``read_config_file`` reads back; None, which TOML cannot hold, as a comment."""
+
+    def line(key: str, value: Any) -> str:
+        return f"# {key} unset" if value is None else f"{key} = {_toml_value(value)}"
+
+    scalars = [line(k, v) for k, v in values.items() if not isinstance(v, dict)]
+    tables = [
+        "\n".join([f"[{k}]", *(line(key, item) for key, item in v.items())])
+        for k, v in values.items()
+        if isinstance(v, dict)
+    ]
+    return "\n\n".join(part for part in ["\n".join(scalars), *tables] if part) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's

@@ -38,7 +38,9 @@ class LossConfig:
     )
     layer_weights: list[float] = option(cli=False, factory=list, at_least=0)
     loss_weights: str | None = option(
-        None, help="weights file, classifier folder, or 'random' (timing)"
+        None,
+        help="weights file, classifier folder, or 'random' (timing); default: the loss "
+        "network's published weights",
     )
     loss_input_size: int | None = option(None, cli=False, at_least=32, at_most=1024)
     kl_weight: float = option(1.0, help="alpha (the preset's; 1 in the paper's)", at_least=0)

@@ -31,8 +31,12 @@ class ModelConfig:
     """
 
     image_size: int = option(64, help="32, 64 (the paper) or 128", at_least=32, at_most=128)
-    channels: int = option(3, choices=(1, 3), help="default: the data set's own")
-    latent_dim: int = option(100, at_least=1, at_most=MAX_LATENT_DIM)
+    channels: int = option(
+        3,
+        choices=(1, 3),
+        help="default: the data set's own (1 for fashion-mnist and mnist, else 3)",
+    )
+    latent_dim: int = option(100, at_least=1, at_most=MAX_LATENT_DIM, help="size of z")
     base_width: int = option(32, cli=False, at_least=1, at_most=MAX_WIDTH)
     widths: list[int] = option(cli=False, factory=list, at_least=1, at_most=MAX_WIDTH)
     architecture: str = option("paper", help="paper (default) or original-128 (the original code)")

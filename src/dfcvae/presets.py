@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dfcvae.config import merge
+from dfcvae.data.build import GRAYSCALE_DATASETS
 from dfcvae.errors import ConfigError
 from dfcvae.loss_networks.classifier import CLASSIFIER
 from dfcvae.loss_networks.vgg import VGG19
@@ -74,9 +75,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def config_from_preset(name: str, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """The preset's config with ``overrides`` (a nested dict, e.g. from a TOML file) on top."""
+    """The preset's config with ``overrides`` (a nested dict, e.g. from a TOML file) on top.
+    Unless they set ``model.channels``, the model takes the data set's own: 1 for the grayscale
+    sets (Fashion-MNIST, MNIST), else 3."""
     if name not in PRESETS:
         raise ConfigError(f"--preset {name!r} is unknown: choose one of {', '.join(PRESETS)}")
     data = merge(merge(RunConfig().to_dict(), PRESETS[name]), overrides or {})
     data["preset"] = name
+    if "channels" not in (overrides or {}).get("model", {}):
+        data["model"]["channels"] = 1 if data["data"]["dataset"] in GRAYSCALE_DATASETS else 3
     return RunConfig.from_dict(data)

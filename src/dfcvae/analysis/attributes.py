@@ -41,7 +41,8 @@ def binary_labels(dataset) -> tuple[np.ndarray, list[str]]:
     if labels is None or kind is None:
         raise MissingLabelsError(
             f"the {dataset.name} data set has no labels: attribute vectors, attribute prediction "
-            "and colouring by attribute need attributes or classes (for a folder, --labels-file)"
+            "and colouring by attribute need attributes or classes (for a folder, train the run "
+            "with `dfcvae train --labels-file CSV`)"
         )
     names = list(dataset.label_names)
     if kind == "attributes":

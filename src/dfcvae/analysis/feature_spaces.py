@@ -110,7 +110,10 @@ def pooled_space(
     pooled = POOLED_SPACES[name]
     spec = get_spec(pooled.network)
     try:
-        spec, loaded = load_spec(spec, None if weights is None else str(weights))
+        # evaluate and report name a classifier with --classifier; the ImageNet networks'
+        # weights come from the hub cache or the offline package, with no option.
+        option = "--classifier" if name == "classifier" else None
+        spec, loaded = load_spec(spec, None if weights is None else str(weights), option)
     except DFCVAEError as error:
         raise FeatureSpaceUnavailable(f"{pooled.network} weights: {error}") from None
     size = pooled.size or spec.config.get("image_size")

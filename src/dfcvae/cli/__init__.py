@@ -4,34 +4,70 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import sys
 import warnings
 from collections.abc import Iterator
 from typing import NoReturn
 
-from dfcvae.cli import (
-    attribute_commands,
-    demo_commands,
-    evaluation_commands,
-    explore_commands,
-    export_commands,
-    grid_commands,
-    train_commands,
-)
 from dfcvae.cli.options import check_options
 from dfcvae.errors import DFCVAEError
 from dfcvae.version import __version__
 
-COMMAND_MODULES = [
-    train_commands,
-    grid_commands,
-    attribute_commands,
-    evaluation_commands,
-    demo_commands,
-    explore_commands,
-    export_commands,
-]
+# Each command's module (in dfcvae.cli) and its one-line help, for ``dfcvae --help``: the
+# modules import torch, so only the chosen command's is imported (its ``register`` adds all the
+# commands it defines; tests/test_cli.py checks that their help matches this table).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("train_commands", "train a PVAE or a DFC-VAE into a run directory"),
+    "train-classifier": ("train_commands", "train the small classifier loss network"),
+    "weights": ("train_commands", "list loss networks and whether weights are here"),
+    "reconstruct": (
+        "grid_commands",
+        "test images with their reconstructions under them (PNG grid)",
+    ),
+    "sample": ("grid_commands", "images decoded from z ~ N(0, T^2 I)"),
+    "interpolate": (
+        "grid_commands",
+        "decoded (1 - a) z_left + a z_right, one row per endpoint pair",
+    ),
+    "attribute-vectors": (
+        "attribute_commands",
+        "mean mu with an attribute minus mean mu without, per attribute (safetensors)",
+    ),
+    "edit": (
+        "attribute_commands",
+        "add an attribute vector to test images' codes across strengths",
+    ),
+    "predict-attributes": (
+        "attribute_commands",
+        "linear SVM accuracy per attribute on mu, beside the majority baseline",
+    ),
+    "tsne": ("attribute_commands", "t-SNE of latent codes (PNG)"),
+    "attribute-correlation": (
+        "attribute_commands",
+        "cosine similarity of the attribute vectors (PNG and CSV)",
+    ),
+    "evaluate": (
+        "evaluation_commands",
+        "MSE, PSNR, SSIM, sharpness, LPIPS, Fréchet distances and paired t-tests "
+        "between runs on the same test images",
+    ),
+    "report": ("evaluation_commands", "one self-contained HTML page comparing runs side by side"),
+    "demo": (
+        "demo_commands",
+        "train a PVAE and two DFC-VAEs on Fashion-MNIST and write a report",
+    ),
+    "explore": (
+        "explore_commands",
+        "a local page: reconstructions side by side, attribute sliders, interpolation, samples",
+    ),
+    "export": (
+        "export_commands",
+        "a run as ONNX files (encoder, decoder) or as a folder to share on the Hub",
+    ),
+}
+ALL = "*"  # build_parser(ALL): every command with all its options
 AFTER_INTERRUPT = {
     "demo": "run the same command again to resume: finished stages are kept",
     "train": "add --resume to the same command to continue from the last checkpoint",
@@ -52,15 +88,31 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = ALL) -> argparse.ArgumentParser:
+    """The ``dfcvae`` parser with ``command``'s options (and those of the commands defined
+    beside it); every other command is listed with its one-line help only. ``ALL`` (the
+    default): every command in full, as tests and documentation tools want it; None: none."""
     parser = OneLineParser(
         prog="dfcvae", description="Deep Feature Consistent Variational Autoencoders"
     )
     parser.add_argument("--version", action="version", version=f"dfcvae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        module.register(commands)
+    wanted = {module for module, _ in COMMANDS.values()} if command == ALL else set()
+    if command in COMMANDS:
+        wanted.add(COMMANDS[command][0])
+    registered: set[str] = set()
+    for name, (module, help) in COMMANDS.items():
+        if module in wanted and module not in registered:
+            importlib.import_module(f"dfcvae.cli.{module}").register(commands)
+            registered.add(module)
+        elif module not in wanted:
+            commands.add_parser(name, help=help, add_help=False)
     return parser
+
+
+def chosen_command(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (its first word that is not an option), if any."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 @contextlib.contextmanager
@@ -82,7 +134,8 @@ def one_line_warnings(command: str) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(chosen_command(argv)).parse_args(argv)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     try:
         check_options(args)

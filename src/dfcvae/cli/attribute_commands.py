@@ -72,10 +72,11 @@ def cmd_predict_attributes(args: argparse.Namespace) -> None:
     from dfcvae.report.tables import format_predictions, write_predictions_csv
 
     out = default_output(args, "attribute_predictions.csv")
+    cs = parse_floats(args.cs, "--cs", C_RANGE)  # before the run opens: a bad --cs is one line
     rows = prediction_rows(
         predict_attributes(
             open_cli_run(args),
-            cs=parse_floats(args.cs, "--cs", C_RANGE),
+            cs=cs,
             limit=args.limit,
             progress=not args.quiet,
             **options(args),

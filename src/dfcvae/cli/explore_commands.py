@@ -29,7 +29,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         p, "--port", default=8765, low=0, high=MAX_PORT, help="default 8765; 0 picks a free port"
     )
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N "
+        "(default: auto)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars at start")
     add_data_root(p)
     p.set_defaults(func=cmd_explore)

@@ -75,7 +75,12 @@ def check_options(args: argparse.Namespace) -> None:
 
 def add_common(p: argparse.ArgumentParser, batch_size: int = 64) -> None:
     """--device, --batch-size, --seed and --quiet."""
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N "
+        "(default: auto)",
+    )
     add_count(p, "--batch-size", default=batch_size, high=MAX_BATCH_SIZE)
     add_number(
         p,

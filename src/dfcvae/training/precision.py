@@ -3,6 +3,7 @@ natively (docs/benchmarks.md, "Precision")."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -105,3 +106,26 @@ def check_hardware(precision: str, accelerator: str, devices: str = "auto") -> s
     if problem:
         raise ConfigError(f"--precision {resolved}: {problem}")
     return resolved
+
+
+DEVICES = re.compile(r"^(auto|-1|\d+|\d+(,\d+)*,?)$")
+
+
+def check_devices(devices: str, strategy: str) -> None:
+    """``--devices`` and ``--strategy`` in the forms Lightning takes, else one line of ours
+    (Lightning's own messages name its internals: "`devices` selected with `CPUAccelerator`")."""
+    if not DEVICES.match(str(devices).replace(" ", "")):
+        raise ConfigError(
+            f"--devices {devices}: use auto, a count (e.g. 2, or -1 for all) or GPU indices "
+            "like 0,1"
+        )
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    known = ["auto", *StrategyRegistry.available_strategies()]
+    if strategy not in known:
+        common = ("auto", "ddp", "ddp_spawn", "ddp_fork", "fsdp", "deepspeed", "single_device")
+        shown = [name for name in common if name in known]
+        raise ConfigError(
+            f"--strategy {strategy}: choose one of {', '.join(shown)} (or another of "
+            "Lightning's registered strategies)"
+        )

@@ -7,9 +7,11 @@ and ``tensorboard/``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from torch import nn
@@ -36,8 +38,8 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     if existing and not resume:
         if not force:
             raise RunDirError(
-                f"{out} already holds a run ({', '.join(existing)}): pass --resume to continue it "
-                "or --force to start over"
+                f"{out} already holds a run ({', '.join(existing)}): continue it with --resume "
+                "(resume=True in Python) or start over with --force (force=True)"
             )
         for name in (MODEL_FILE, CHECKPOINT_DIR, "logs", "tensorboard"):
             path = out / name
@@ -54,6 +56,32 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     free = shutil.disk_usage(out).free
     if free < MIN_FREE_BYTES:
         raise RunDirError(f"--out {out}: only {free // 2**20} MiB free on its disk; need 200 MiB")
+
+
+RUN_PARTS = (CONFIG_FILE, MODEL_FILE, CHECKPOINT_DIR, "logs", "tensorboard")
+
+
+@contextlib.contextmanager
+def removed_on_failure(out: Path) -> Iterator[None]:
+    """On any exception (Ctrl-C included) before the run has a checkpoint, remove what this run
+    added to ``out`` (its config, weights, checkpoints and logs), and ``out`` itself if it was
+    made here and is left empty. What was there before stays, and so does any run with a
+    checkpoint (``--resume`` continues it)."""
+    made_here = not out.exists()
+    before = {name for name in RUN_PARTS if (out / name).exists()}
+    try:
+        yield
+    except BaseException:
+        if not out.is_dir() or any((out / CHECKPOINT_DIR).glob("*.ckpt")):
+            raise
+        for name in set(RUN_PARTS) - before:
+            path = out / name
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        if made_here:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty
+        raise
 
 
 def check_room_for_checkpoints(out: Path, model: nn.Module) -> None:

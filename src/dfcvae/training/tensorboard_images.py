@@ -7,8 +7,9 @@ improving step by step. When training ends: the latent means μ of up to ``embed
 validation images, with the images as thumbnails and their labels as metadata, for
 TensorBoard's projector.
 
-Everything is computed in eval mode without gradients (BatchNorm statistics untouched), in fp32
-whatever the training precision, and only on global rank zero.
+Everything is computed in eval mode without gradients (BatchNorm statistics untouched), outside
+autocast in the weights' own dtype (fp32 under the mixed precisions, bf16 under bf16-true), and
+only on global rank zero. ``TrainConfig.tensorboard_images_every`` sets ``every`` (0: none).
 """
 
 from __future__ import annotations
@@ -62,12 +63,14 @@ class TensorBoardImages(L.Callback):
         writer = self.writer(trainer)
         if writer is None:
             return
-        x = self.validation_images(trainer)[0][: self.n_images].to(pl_module.device)
+        dtype = next(pl_module.vae.parameters()).dtype
+        x = self.validation_images(trainer)[0][: self.n_images].to(pl_module.device, dtype)
         draws = torch.Generator().manual_seed(SAMPLE_SEED)
         z = torch.randn(self.n_images, pl_module.vae.config.latent_dim, generator=draws)
         with evaluating(pl_module.vae) as vae, torch.autocast(x.device.type, enabled=False):
-            recon = vae.decode(vae.encode(x.float())[0])
-            samples = vae.decode(z.to(pl_module.device))
+            recon = vae.decode(vae.encode(x)[0])
+            samples = vae.decode(z.to(pl_module.device, dtype))
+        x, recon, samples = (t.float().clamp(0, 1) for t in (x, recon, samples))
         nrow = max(1, int(self.n_images**0.5))
         rows = [
             part for i in range(0, len(x), nrow) for part in (x[i : i + nrow], recon[i : i + nrow])
@@ -88,14 +91,18 @@ class TensorBoardImages(L.Callback):
         if writer is None or not self.every:
             return
         images, labels = self.validation_images(trainer)
-        with evaluating(pl_module.vae) as vae, torch.autocast(images.device.type, enabled=False):
-            mu = torch.cat(
-                [vae.encode(part.to(pl_module.device).float())[0] for part in images.split(128)]
-            )
-        names = getattr(trainer.datamodule, "label_names", None) or []
+        dtype = next(pl_module.vae.parameters()).dtype
+        device = pl_module.device
+        with evaluating(pl_module.vae) as vae, torch.autocast(device.type, enabled=False):
+            mu = torch.cat([vae.encode(part.to(device, dtype))[0] for part in images.split(128)])
+        names = list(getattr(trainer.datamodule, "label_names", None) or [])
         metadata = None
-        if labels is not None and labels.dim() == 1:
+        if labels is not None and labels.dim() == 1 and bool((labels >= 0).all()):
             metadata = [names[k] if k < len(names) else str(k) for k in labels.tolist()]
         writer.add_embedding(
-            mu.cpu(), metadata=metadata, label_img=images, global_step=trainer.global_step, tag="mu"
+            mu.float().cpu(),
+            metadata=metadata,
+            label_img=images.float(),
+            global_step=trainer.global_step,
+            tag="mu",
         )

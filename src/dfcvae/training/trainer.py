@@ -8,12 +8,13 @@ one line, before training where it can be checked (docs/reliability.md).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
 import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from dfcvae.config import TrainConfig
@@ -24,8 +25,9 @@ from dfcvae.run_config import RunConfig
 from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
 from dfcvae.training.module import DFCVAEModule
-from dfcvae.training.precision import check_hardware
+from dfcvae.training.precision import check_devices, check_hardware
 from dfcvae.training.resume import AtomicCheckpointIO, ExactResume, resume_checkpoint
+from dfcvae.training.resume_checks import announce_resume, check_same_run
 from dfcvae.training.run_dir import (
     CHECKPOINT_DIR,
     check_room_for_checkpoints,
@@ -33,7 +35,26 @@ from dfcvae.training.run_dir import (
     keep_earlier_logs,
     merge_logs,
     prepare_run_dir,
+    removed_on_failure,
 )
+from dfcvae.training.tensorboard_images import TensorBoardImages
+
+# Lightning's messages that say nothing a user of dfcvae can act on: the model summary's size
+# estimate under bf16, and the logging interval of a short epoch (the epoch's mean is logged).
+QUIET_WARNINGS = (
+    r".*is not supported by the model summary.*",
+    r".*smaller than the logging interval.*",
+)
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's bar without ``v_num``: the loggers' version is a folder name here
+    ("tensorboard"), which the bar would show cut to ``v_num=oard``."""
+
+    def get_metrics(self, trainer, pl_module):
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 def checkpoint_callbacks(cfg: TrainConfig, out: Path) -> list[Callback]:
@@ -71,11 +92,16 @@ def build_trainer(config: RunConfig, out: Path, progress: bool = True) -> L.Trai
     cfg = config.train
     # Lightning runs ModelCheckpoint callbacks after the others, whatever their place here.
     callbacks = [ExactResume(), CollapseMonitor(), *checkpoint_callbacks(cfg, out)]
+    if cfg.tensorboard_images_every:
+        callbacks.append(TensorBoardImages(cfg.tensorboard_images_every))
+    if progress:
+        callbacks.append(ProgressBar())
     precision = check_hardware(cfg.precision, cfg.accelerator, cfg.devices)
+    check_devices(cfg.devices, cfg.strategy)
     try:
         return L.Trainer(
             default_root_dir=out,
-            max_epochs=cfg.epochs,
+            max_epochs=cfg.epoch_limit(),
             max_steps=cfg.max_steps,
             accelerator=cfg.accelerator,
             devices=cfg.devices,  # "auto", a count or a list like "0,1": Lightning parses it
@@ -130,30 +156,35 @@ def train(
     check_loss_weights(config)
     check_hardware(config.train.precision, config.train.accelerator, config.train.devices)
     config = config.with_absolute_paths()  # config.json then works from any directory
+    check_devices(config.train.devices, config.train.strategy)
     out = Path(out)
-    if is_launcher_rank_zero():
-        prepare_run_dir(out, resume, force)
-    L.seed_everything(config.train.seed, workers=True, verbose=False)
-    datamodule = config.data.datamodule(
-        image_size=config.model.image_size,
-        channels=config.model.channels,
-        batch_size=config.train.batch_size,
-        seed=config.train.seed,
-        progress=progress,
-    )
-    if is_launcher_rank_zero():
-        # The data first: a missing data root fails before any loss-network weights load.
-        datamodule.prepare_data()
-        datamodule.setup("fit")  # builds the caches and checks --batch-size against them
-    module = DFCVAEModule(config)
-    trainer = build_trainer(config, out, progress)
-    checkpoint = resume_checkpoint(out) if resume else None
-    if is_launcher_rank_zero():
-        # Everything else that can be checked before training, before the run directory is
-        # claimed: a refused run leaves nothing that would need --force.
-        check_room_for_checkpoints(out, module.vae)
-        write_json(out / CONFIG_FILE, config_document(config))
-    fit(trainer, module, datamodule, out, checkpoint)
+    rank_zero = is_launcher_rank_zero()
+    with removed_on_failure(out) if rank_zero else contextlib.nullcontext():
+        if rank_zero:
+            if resume:
+                check_same_run(out, config)
+            prepare_run_dir(out, resume, force)
+        L.seed_everything(config.train.seed, workers=True, verbose=False)
+        datamodule = config.data.datamodule(
+            image_size=config.model.image_size,
+            channels=config.model.channels,
+            batch_size=config.train.batch_size,
+            seed=config.train.seed,
+            progress=progress,
+        )
+        if rank_zero:
+            # The data first: a missing data root fails before any loss-network weights load.
+            datamodule.prepare_data()
+            datamodule.setup("fit")  # builds the caches and checks --batch-size against them
+        module = DFCVAEModule(config)
+        trainer = build_trainer(config, out, progress)
+        checkpoint = resume_checkpoint(out) if resume else None
+        if rank_zero:
+            if checkpoint is not None:
+                announce_resume(out, checkpoint, config)
+            check_room_for_checkpoints(out, module.vae)
+            write_json(out / CONFIG_FILE, config_document(config))
+        fit(trainer, module, datamodule, out, checkpoint)
     return out
 
 
@@ -170,6 +201,8 @@ def fit(
     earlier_logs = keep_earlier_logs(out) if resume and trainer.is_global_zero else None
     try:
         with interruptible(trainer), warnings.catch_warnings():
+            for message in QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
             if resume:  # the run directory is reused on purpose: checkpoints kept, logs merged
                 warnings.filterwarnings("ignore", message=r".*directory .* exists and is not empty")
             trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint, weights_only=True)
