@@ -261,7 +261,7 @@ def fitted_prior(
 
 def check_sampler(name: str) -> str:
     if name not in SAMPLERS:
-        raise ConfigError(f"--sampler {name!r}: choose one of {', '.join(SAMPLERS)}")
+        raise ConfigError(f"sampler {name!r}: choose one of {', '.join(SAMPLERS)}")
     return name
 
 
