@@ -45,16 +45,18 @@ def report(tiny_run, tmp_path_factory) -> Path:
 def test_report_embeds_every_image_and_writes_its_results_beside_it(report, tiny_run):
     html = report.read_text()
     sources = re.findall(r'<img[^>]* src="([^"]*)"', html)
-    assert len(sources) == 8  # 6 per-run images, loss curves, sharpness
+    assert len(sources) == 9  # 7 per-run images, loss curves, sharpness
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert "http://" not in html and "https://" not in html  # opens offline
     results = report.with_name("report_files")
     run = results / Path(tiny_run).name
-    for name in ("reconstruction.png", "samples.png", "interpolation.png", "edit.png", "tsne.png",
-                 "attribute_correlation.png", "attribute_predictions.csv"):  # fmt: skip
+    for name in ("reconstruction.png", "samples.png", "samples_fitted.png", "interpolation.png",
+                 "edit.png", "tsne.png", "attribute_correlation.png",
+                 "attribute_predictions.csv"):  # fmt: skip
         assert (run / name).is_file(), name
     assert (results / "metrics.json").is_file() and (results / "loss_curves.png").is_file()
     for text in ("At a glance", "t-tests", "Attribute prediction", "majority baseline",
+                 "fitted: Fréchet distance", "standard: precision",
                  "Unavailable metrics", "config.json", "Trouser"):  # fmt: skip
         assert text in html, text
 

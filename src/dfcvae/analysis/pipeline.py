@@ -5,7 +5,8 @@ The ``dfcvae report`` command and the demo call ``analyse`` and hand its ``Analy
 e.g. read back from the files of an earlier report) are not computed again. A result that
 cannot be computed is recorded in ``problems`` with the reason; the others still are.
 
-Per run, in this order: reconstruction, samples, interpolation, tsne, vectors (attribute
+Per run, in this order: reconstruction, samples (the standard sampler's), samples_fitted (the
+fitted latent prior's, see ``latent_prior``), interpolation, tsne, vectors (attribute
 vectors), edit, correlation (of the attribute vectors) and predictions (linear-SVM accuracies,
 as the rows of ``prediction_rows``); for all runs together, ``evaluate``'s metrics first.
 """
@@ -33,6 +34,7 @@ from dfcvae.run_config import RunConfig
 RUN_KINDS = (
     "reconstruction",
     "samples",
+    "samples_fitted",
     "interpolation",
     "tsne",
     "vectors",
@@ -89,6 +91,7 @@ class RunResults:
 
     reconstruction: Any = None
     samples: torch.Tensor | None = None
+    samples_fitted: torch.Tensor | None = None
     interpolation: torch.Tensor | None = None
     tsne: Any = None
     vectors: dict[str, torch.Tensor] | None = None
@@ -223,7 +226,10 @@ def computations(
         "reconstruction": lambda: reconstruct(
             run(), s.split, s.n_grid, progress=s.progress, **common
         ),
-        "samples": lambda: sample(run(), s.n_grid, s.temperature, **common),
+        "samples": lambda: sample(run(), s.n_grid, s.temperature, sampler="standard", **common),
+        "samples_fitted": lambda: sample(
+            run(), s.n_grid, s.temperature, sampler="fitted", progress=s.progress, **common
+        ),
         "interpolation": lambda: interpolate(
             run(), steps=s.steps, rows=s.rows, split=s.split, temperature=s.temperature, **common
         ),

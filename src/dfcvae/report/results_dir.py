@@ -6,7 +6,8 @@ Layout (what the CLI commands write too, so a demo can precompute any of it):
     metrics.json                        ``dfcvae evaluate`` over all runs
     loss_curves.png, sharpness.png      page-wide figures (redrawn from logs and metrics.json)
     <run>/reconstruction.png            ``dfcvae reconstruct``
-    <run>/samples.png                   ``dfcvae sample``
+    <run>/samples.png                   ``dfcvae sample --sampler standard``
+    <run>/samples_fitted.png            ``dfcvae sample --sampler fitted``
     <run>/interpolation.png             ``dfcvae interpolate``
     <run>/attribute_vectors.safetensors ``dfcvae attribute-vectors``
     <run>/edit.png                      ``dfcvae edit``
@@ -36,6 +37,7 @@ METRICS_FILE = "metrics.json"
 RUN_FILES = {
     "reconstruction": "reconstruction.png",
     "samples": "samples.png",
+    "samples_fitted": "samples_fitted.png",
     "interpolation": "interpolation.png",
     "tsne": "tsne.png",
     "vectors": VECTORS_FILE,
@@ -89,6 +91,8 @@ def write_run_results(
         artifacts.write_reconstruction(results.reconstruction, path["reconstruction"])
     if "samples" in path:
         artifacts.write_samples(results.samples, path["samples"])
+    if "samples_fitted" in path:
+        artifacts.write_samples(results.samples_fitted, path["samples_fitted"])
     if "interpolation" in path:
         artifacts.write_rows(results.interpolation, path["interpolation"])
     if "tsne" in path:
