@@ -6,7 +6,7 @@ one static page and a small JSON API over an ``Explorer``. No template engine, n
     GET  /api/thumbnails/<i>.png    test image i of the first run
     POST /api/upload                body: the image file's bytes -> {"input", "image"}
     POST /api/render                body: a view as JSON -> {"images": [{"run", "png"}], "ms"}
-    POST /api/samples               body: {"temperature", "seed", "n"} -> the same shape
+    POST /api/samples               body: {"temperature", "seed", "n", "sampler"} -> the same shape
 
 Errors are JSON ``{"error": message}`` with a 4xx status; the server keeps running.
 """
@@ -162,7 +162,10 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(seed, int) or not isinstance(n, int):
             raise ConfigError("seed and n: must be integers")
         temperature = number(request.get("temperature", 1.0), "temperature")
-        self.send_images(self.server.explorer.samples(temperature, seed, n), started)
+        sampler = request.get("sampler", "standard")
+        if not isinstance(sampler, str):
+            raise ConfigError("sampler: must be standard or fitted")
+        self.send_images(self.server.explorer.samples(temperature, seed, n, sampler), started)
 
     def send_images(self, images: Sequence, started: float) -> None:
         names = self.server.explorer.names
