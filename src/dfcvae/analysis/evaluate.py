@@ -90,10 +90,7 @@ def evaluate(
     check_split(split)
     if not run_dirs:
         raise ConfigError("evaluate needs at least one run directory")
-    samplers = [check_sampler(name) for name in dict.fromkeys(samplers)]
-    if not samplers:
-        raise ConfigError("evaluate needs at least one sampler")
-    default = DEFAULT_SAMPLER if DEFAULT_SAMPLER in samplers else samplers[0]
+    samplers, default = choose_samplers(samplers)
     runs = [open_run(run, device) for run in run_dirs]
     names = run_names([run.run_dir for run in runs])
     check_same_data(runs, names)
@@ -106,19 +103,14 @@ def evaluate(
     results: dict[str, dict[str, Any]] = {}
     pairs = list(zip(runs, names, strict=True))
     for run, name in tqdm(pairs, desc="evaluating runs", disable=not progress):
-        samples = {
-            sampler: decode(run.model, codes, batch_size)
-            for sampler, codes in draw_codes(run, samplers, len(indices), temperature, seed + 1)
-        }
+        samples = draw_samples(run, samplers, len(indices), temperature, seed + 1, batch_size)
         results[name], values = evaluate_run(
             run, originals, samples, default, scorers, real_features, batch_size
         )
         per_image[name] = {metric: v.tolist() for metric, v in values.items()}
     return json_ready(
         {
-            **setting(runs[0], split, indices, seed, temperature),
-            "samplers": samplers,
-            "default_sampler": default,
+            **setting(runs[0], split, indices, seed, temperature, samplers, default),
             "originals": {"sharpness": summary(per_image["originals"]["sharpness"])},
             "active_threshold": ACTIVE_THRESHOLD,
             "runs": results,
@@ -130,6 +122,15 @@ def evaluate(
             "per_image": per_image,
         }
     )
+
+
+def choose_samplers(samplers: Sequence[str]) -> tuple[list[str], str]:
+    """The distinct samplers, checked, and the one whose samples fill the top-level metrics:
+    ``DEFAULT_SAMPLER`` when among them, else the first."""
+    chosen = [check_sampler(name) for name in dict.fromkeys(samplers)]
+    if not chosen:
+        raise ConfigError("evaluate needs at least one sampler")
+    return chosen, DEFAULT_SAMPLER if DEFAULT_SAMPLER in chosen else chosen[0]
 
 
 def evaluate_run(
@@ -167,13 +168,16 @@ def evaluate_run(
     return result, values
 
 
-def draw_codes(
-    run: Run, samplers: Sequence[str], n: int, temperature: float, seed: int
-) -> list[tuple[str, torch.Tensor]]:
-    """(sampler, (n, latent_dim) codes) for each sampler, all from the same seed."""
+def draw_samples(
+    run: Run, samplers: Sequence[str], n: int, temperature: float, seed: int, batch_size: int
+) -> dict[str, torch.Tensor]:
+    """Sampler -> ``n`` images decoded from its codes, every sampler from the same seed."""
     device = str(run.device)
-    made = [(name, make_sampler(run, name, device=device)) for name in samplers]
-    return [(name, sampler_codes(sampler, n, temperature, seed)) for name, sampler in made]
+    made = {name: make_sampler(run, name, device=device) for name in samplers}
+    return {
+        name: decode(run.model, sampler_codes(sampler, n, temperature, seed), batch_size)
+        for name, sampler in made.items()
+    }
 
 
 def choose_images(
@@ -188,10 +192,18 @@ def choose_images(
 
 
 def setting(
-    run: Run, split: str, indices: list[int], seed: int, temperature: float
+    run: Run,
+    split: str,
+    indices: list[int],
+    seed: int,
+    temperature: float,
+    samplers: list[str],
+    default: str,
 ) -> dict[str, Any]:
     """What ``evaluate``'s result was computed on: the images and the samples' settings."""
     return {
+        "samplers": samplers,
+        "default_sampler": default,
         "split": split,
         "n": len(indices),
         "seed": seed,
