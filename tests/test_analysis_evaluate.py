@@ -71,8 +71,31 @@ def test_t_tests_pair_the_same_images_and_match_a_recomputation(metrics, two_run
         assert test["mean_difference"] == pytest.approx(
             metrics["runs"][a][metric]["mean"] - metrics["runs"][b][metric]["mean"]
         )
-    assert tests[("sharpness_samples", a, b)]["test"] == "welch"
+    for sampler in ("standard", "fitted"):  # one Welch test per sampler, the same for a and b
+        test = tests[(f"sharpness_samples_{sampler}", a, b)]
+        assert test["test"] == "welch" and test["n"] == metrics["n"]
     assert tests[("sharpness_reconstructions", a, "originals")]["mean_difference"] < 0  # blurrier
+
+
+def test_samples_are_scored_for_each_sampler(metrics, two_runs):
+    assert metrics["samplers"] == ["standard", "fitted"]
+    default = metrics["default_sampler"]
+    for name, result in metrics["runs"].items():
+        assert set(result["samplers"]) == {"standard", "fitted"}
+        for sampler, scores in result["samplers"].items():
+            per_image = metrics["per_image"][name][f"sharpness_samples_{sampler}"]
+            assert scores["sharpness"]["mean"] == pytest.approx(np.mean(per_image))
+            assert set(scores["feature_spaces"]) == set(metrics["feature_spaces"])
+            for space in scores["feature_spaces"].values():
+                assert 0 <= space["precision"] <= 1 and 0 <= space["recall"] <= 1
+                assert space["frechet"] >= 0 and space["k"] == 3
+        assert result["sharpness_samples"] == result["samplers"][default]["sharpness"]
+        default_spaces = result["samplers"][default]["feature_spaces"]
+        for space, value in result["frechet"].items():
+            assert value["samples"] == default_spaces[space]["frechet"]
+    # the two samplers draw different codes, so their images differ
+    a = metrics["per_image"][two_runs[0].name]
+    assert a["sharpness_samples_standard"] != a["sharpness_samples_fitted"]
 
 
 def test_evaluate_is_deterministic_with_a_seed(metrics, two_runs):

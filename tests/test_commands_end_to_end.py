@@ -97,8 +97,24 @@ def test_reconstruct(tiny, tmp_path):
 def test_sample(tiny, tmp_path):
     out = tmp_path / "samples.png"
     assert main(["sample", str(tiny.run), "--n", "4", "--temperature", "0.4", "--seed", "3",
-                 "-o", str(out)]) == 0  # fmt: skip
+                 "--sampler", "standard", "-o", str(out)]) == 0  # fmt: skip
     z = torch.randn(4, 16, generator=torch.Generator().manual_seed(3)) * 0.4
+    assert_tiles(tiles(out)[0], tiny.decode(z))
+
+
+def test_sample_from_the_fitted_prior(tiny, tmp_path):
+    from dfcvae.analysis.latent_prior import PRIOR_FILE, read_prior
+
+    out = tmp_path / "fitted.png"
+    assert main(["sample", str(tiny.run), "--n", "4", "--temperature", "0.4", "--seed", "3",
+                 "--sampler", "fitted", "-o", str(out)]) == 0  # fmt: skip
+    prior, _ = read_prior(Path(tiny.run) / PRIOR_FILE)
+    # the mixture drawn by hand: a component by weight, then mean + T * L eps
+    generator = torch.Generator().manual_seed(3)
+    component = torch.multinomial(prior.weights, 4, replacement=True, generator=generator)
+    eps = torch.randn(4, 16, generator=generator, dtype=torch.float64)
+    offsets = torch.einsum("nij,nj->ni", prior.cholesky[component], eps)
+    z = (prior.means[component] + 0.4 * offsets).float()
     assert_tiles(tiles(out)[0], tiny.decode(z))
 
 

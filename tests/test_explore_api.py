@@ -23,6 +23,7 @@ from dfcvae.analysis.latents import decode, encode
 from dfcvae.analysis.run_vectors import VECTORS_CACHE
 from dfcvae.explore import Explorer, View, make_server
 from dfcvae.files import CONFIG_FILE, MODEL_FILE
+from dfcvae.report.images import image_grid
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -192,6 +193,26 @@ def test_samples_follow_the_seed_and_the_temperature(url, explorer):
     assert all(np.array_equal(tiles[0], tile) for tile in tiles[1:])
     assert call(url, "/api/samples", {"temperature": -1})[0] == 400
     assert call(url, "/api/samples", {"n": 1000})[0] == 400
+
+
+def test_the_sampler_switch_draws_from_each_run_s_fitted_prior(url, explorer, runs):
+    from dfcvae.analysis.latent_prior import PRIOR_FILE, read_prior
+
+    def samples(**request) -> list[np.ndarray]:
+        status, _, body = call(url, "/api/samples", request)
+        assert status == 200, body
+        return [pixels(item["png"]) for item in json.loads(body)["images"]]
+
+    standard = samples(temperature=1.0, seed=3, n=4)
+    fitted = samples(temperature=1.0, seed=3, n=4, sampler="fitted")
+    assert all((run / PRIOR_FILE).is_file() for run in runs)  # fitted once per run, kept
+    assert not np.array_equal(standard[0], fitted[0])
+    prior, _ = read_prior(runs[0] / PRIOR_FILE)
+    z = prior.draw(4, 1.0, torch.Generator().manual_seed(3))
+    grid = explorer.samples(1.0, 3, 4, "fitted")[0]  # what the page got, from the view cache
+    torch.testing.assert_close(grid, image_grid(decode(explorer.runs[0].model, z), nrow=4))
+    status, _, body = call(url, "/api/samples", {"sampler": "gmm"})
+    assert status == 400 and b"sampler 'gmm'" in body
 
 
 def test_the_decoder_runs_only_when_the_view_changes(url, explorer, monkeypatch):

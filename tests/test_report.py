@@ -51,16 +51,18 @@ def report(tiny_run, tmp_path_factory) -> Path:
 def test_report_embeds_every_image_and_writes_its_results_beside_it(report, tiny_run):
     html = report.read_text()
     sources = re.findall(r'<img[^>]* src="([^"]*)"', html)
-    assert len(sources) == 8  # 6 per-run images, loss curves, sharpness
+    assert len(sources) == 9  # 7 per-run images, loss curves, sharpness
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert "http://" not in html and "https://" not in html  # opens offline
     results = report.with_name("report_files")
     run = results / Path(tiny_run).name
-    for name in ("reconstruction.png", "samples.png", "interpolation.png", "edit.png", "tsne.png",
-                 "attribute_correlation.png", "attribute_predictions.csv"):  # fmt: skip
+    for name in ("reconstruction.png", "samples.png", "samples_fitted.png", "interpolation.png",
+                 "edit.png", "tsne.png", "attribute_correlation.png",
+                 "attribute_predictions.csv"):  # fmt: skip
         assert (run / name).is_file(), name
     assert (results / "metrics.json").is_file() and (results / "loss_curves.png").is_file()
     for text in ("At a glance", "t-tests", "Attribute prediction", "majority baseline",
+                 "fitted: Fréchet distance", "standard: precision",
                  "Unavailable metrics", "config.json", "Trouser"):  # fmt: skip
         assert text in html, text
 
@@ -98,9 +100,22 @@ def test_unknown_report_options_are_one_clear_line(tiny_run, tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
 
 
+def without_samplers(metrics: dict) -> dict:
+    """A metrics.json as written before samples were scored per sampler."""
+    for section in ("runs", "per_image"):
+        for entry in metrics[section].values():
+            for key in [k for k in entry if k == "samplers" or k.startswith("sharpness_samples_")]:
+                del entry[key]
+    metrics["t_tests"] = [t for t in metrics["t_tests"] if "_samples_" not in t["metric"]]
+    metrics["metrics"] = {k: v for k, v in metrics["metrics"].items() if "_samples_" not in k}
+    return metrics
+
+
 def test_an_earlier_metrics_file_with_blur_names_reads_upgraded(report, tmp_path):
-    """metrics.json written before blur_* became sharpness_* reads with today's names."""
-    text = (report.with_name("report_files") / "metrics.json").read_text()
+    """metrics.json written before blur_* became sharpness_* (and before samples were scored
+    per sampler) reads with today's names."""
+    metrics = json.loads((report.with_name("report_files") / "metrics.json").read_text())
+    text = json.dumps(without_samplers(metrics))
     old = text.replace('"sharpness_reconstructions"', '"blur_reconstructions"')
     old = old.replace('"sharpness_samples"', '"blur_samples"').replace('"sharpness"', '"blur"')
     assert '"sharpness' not in old

@@ -211,10 +211,24 @@ class DFCVAE(nn.Module):
         return VAEOutput(torch.sigmoid(logits), logits, mu, logvar, z)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None):
+    def sample(
+        self,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        sampler=None,
+    ):
         """n images decoded from z ~ N(0, temperature^2 I): (n, C, S, S) in [0, 1]; always in
-        eval mode (the model's mode is restored afterwards)."""
+        eval mode (the model's mode is restored afterwards).
+
+        sampler: any object with ``draw(n, temperature, generator) -> (n, latent_dim)`` codes
+        (e.g. ``dfcvae.analysis.latent_prior.make_sampler(run, "fitted")``); default the
+        paper's N(0, T^2 I)."""
         device = next(self.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device) * temperature
+        if sampler is None:
+            z = torch.randn(n, self.config.latent_dim, generator=generator) * temperature
+        else:
+            z = sampler.draw(n, temperature, generator)
+        z = z.to(device)
         with evaluating(self):
             return self.decode(z)

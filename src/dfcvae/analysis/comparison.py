@@ -73,9 +73,11 @@ def t_tests(
     names: Sequence[str],
     per_image: Mapping[str, Mapping[str, Sequence[float]]],
     paired: Sequence[str],
+    welch: Sequence[str] = ("sharpness_samples",),
 ) -> list[dict[str, float | str]]:
     """Between each two runs: a paired test per metric of ``paired`` that both have, and a
-    Welch test of their samples' sharpness; then each run's reconstructions against the
+    Welch test per metric of ``welch`` that both have (samples' sharpness, which share no
+    images between runs); then each run's reconstructions against the
     originals' sharpness (paired). per_image: run name (and ``originals``) -> metric -> values.
     Each test: ``metric``, ``a``, ``b``, ``test`` (paired or welch), t, p, ``p_holm`` (p adjusted
     by ``holm_adjust`` over every test of the list: the family the report shows),
@@ -86,10 +88,11 @@ def t_tests(
             if metric in per_image[a] and metric in per_image[b]:
                 test = paired_t_test(per_image[a][metric], per_image[b][metric])
                 tests.append({"metric": metric, "a": a, "b": b, "test": "paired", **test})
-        samples_a = np.asarray(per_image[a]["sharpness_samples"])
-        samples_b = np.asarray(per_image[b]["sharpness_samples"])
-        test = welch_t_test(samples_a, samples_b)
-        tests.append({"metric": "sharpness_samples", "a": a, "b": b, "test": "welch", **test})
+        for metric in welch:
+            if metric in per_image[a] and metric in per_image[b]:
+                values_a, values_b = per_image[a][metric], per_image[b][metric]
+                test = welch_t_test(np.asarray(values_a), np.asarray(values_b))
+                tests.append({"metric": metric, "a": a, "b": b, "test": "welch", **test})
     originals = per_image["originals"]["sharpness"]
     for name in names:
         test = paired_t_test(per_image[name]["sharpness_reconstructions"], originals)

@@ -4,9 +4,13 @@ Per run: reconstruction MSE, PSNR and SSIM; sharpness (Laplacian variance) of th
 and of samples, beside the originals'; the KL per image and the number of active latent units
 (``dfcvae.collapse``), so that a collapsed posterior is never silent; LPIPS when its weights are
 here; Fréchet distances between real test images and samples (and reconstructions) in each
-available feature space, each named by its space. Between runs: paired t-tests on the same
-images. Metrics that cannot be computed are listed under ``unavailable`` with the reason, never
-dropped silently.
+available feature space, each named by its space. Samples come from each sampler of
+``samplers`` (``latent_prior``: the paper's N(0, T^2 I) and the density fitted to the train
+codes): per sampler, their sharpness, Fréchet distance and precision/recall (Kynkäänniemi et al.,
+2019) in each feature space; the top-level sample metrics are the default sampler's. Between
+runs: paired t-tests on the same images, and Welch tests of the samples' sharpness, one per
+sampler (the same sampler for both runs). Metrics that cannot be computed are listed under
+``unavailable`` with the reason, never dropped silently.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from dfcvae.analysis.comparison import check_same_data, summary, t_tests
-from dfcvae.analysis.grids import prior_codes
+from dfcvae.analysis.grids import sampler_codes
+from dfcvae.analysis.latent_prior import DEFAULT_SAMPLER, SAMPLERS, check_sampler, make_sampler
 from dfcvae.analysis.latents import decode, encode_posterior
 from dfcvae.analysis.metrics_file import json_ready
 from dfcvae.analysis.quality import (
@@ -48,10 +53,14 @@ METRICS: dict[str, tuple[str, str]] = {
     "ssim": ("reconstruction SSIM", "higher"),
     "lpips": ("reconstruction LPIPS (AlexNet)", "lower"),
     "sharpness_reconstructions": ("Laplacian variance of reconstructions (sharpness)", "higher"),
-    "sharpness_samples": ("Laplacian variance of samples (sharpness)", "higher"),
+    **{
+        f"sharpness_samples_{name}": (f"Laplacian variance of {name} samples (sharpness)", "higher")
+        for name in SAMPLERS
+    },
     "kl": ("KL divergence per image (nats)", "neither"),
 }
 PAIRED = ("mse", "psnr", "ssim", "lpips", "sharpness_reconstructions")
+WELCH = tuple(f"sharpness_samples_{name}" for name in SAMPLERS)
 
 
 def evaluate(
@@ -60,6 +69,7 @@ def evaluate(
     n: int = 1000,
     *,
     temperature: float = 1.0,
+    samplers: Sequence[str] = SAMPLERS,
     feature_spaces: Sequence[str] = FEATURE_SPACES,
     classifier: str | Path | None = None,
     use_lpips: bool = True,
@@ -71,7 +81,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Compare runs on the same ``n`` images of ``split`` (a seeded choice shared by all runs).
 
-    Samples: as many as images, z ~ N(0, T^2 I) from seed ``seed + 1``. classifier: a
+    Samples: as many as images from each sampler of ``samplers`` at temperature T, from seed
+    ``seed + 1`` (``fitted``: fitted once per run, see ``latent_prior``). classifier: a
     ``train-classifier`` folder for the classifier feature space; default the one a run uses as
     its loss network (which favours that run in that space: the result says so).
     Returns a JSON-ready dict (NaN written as None): see the module docstring and ``METRICS``.
@@ -79,6 +90,7 @@ def evaluate(
     check_split(split)
     if not run_dirs:
         raise ConfigError("evaluate needs at least one run directory")
+    samplers, default = choose_samplers(samplers)
     runs = [open_run(run, device) for run in run_dirs]
     names = run_names([run.run_dir for run in runs])
     check_same_data(runs, names)
@@ -91,18 +103,14 @@ def evaluate(
     results: dict[str, dict[str, Any]] = {}
     pairs = list(zip(runs, names, strict=True))
     for run, name in tqdm(pairs, desc="evaluating runs", disable=not progress):
-        mu, logvar = encode_posterior(run.model, originals, batch_size)
-        recon = decode(run.model, mu, batch_size)
-        z = prior_codes(len(indices), run.config.model.latent_dim, temperature, seed + 1)
-        samples = decode(run.model, z, batch_size)
-        values = per_image_values(originals, recon, samples, mu, logvar)
-        values.update(scorers.lpips(recon, originals, batch_size))
-        frechet = scorers.frechet(real_features, samples, recon, batch_size)
-        results[name] = run_result(run, values, mu, frechet)
+        samples = draw_samples(run, samplers, len(indices), temperature, seed + 1, batch_size)
+        results[name], values = evaluate_run(
+            run, originals, samples, default, scorers, real_features, batch_size
+        )
         per_image[name] = {metric: v.tolist() for metric, v in values.items()}
     return json_ready(
         {
-            **setting(runs[0], split, indices, seed, temperature),
+            **setting(runs[0], split, indices, seed, temperature, samplers, default),
             "originals": {"sharpness": summary(per_image["originals"]["sharpness"])},
             "active_threshold": ACTIVE_THRESHOLD,
             "runs": results,
@@ -110,10 +118,66 @@ def evaluate(
             "metrics": {name: {"description": d, "better": b} for name, (d, b) in METRICS.items()},
             "unavailable": scorers.unavailable,
             "notes": scorers.notes,
-            "t_tests": t_tests(names, per_image, PAIRED),
+            "t_tests": t_tests(names, per_image, PAIRED, WELCH),
             "per_image": per_image,
         }
     )
+
+
+def choose_samplers(samplers: Sequence[str]) -> tuple[list[str], str]:
+    """The distinct samplers, checked, and the one whose samples fill the top-level metrics:
+    ``DEFAULT_SAMPLER`` when among them, else the first."""
+    chosen = [check_sampler(name) for name in dict.fromkeys(samplers)]
+    if not chosen:
+        raise ConfigError("evaluate needs at least one sampler")
+    return chosen, DEFAULT_SAMPLER if DEFAULT_SAMPLER in chosen else chosen[0]
+
+
+def evaluate_run(
+    run: Run,
+    originals: torch.Tensor,
+    samples: dict[str, torch.Tensor],
+    default: str,
+    scorers: Scorers,
+    real_features: dict[str, torch.Tensor],
+    batch_size: int,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """One run's entry of ``evaluate``'s ``runs`` and its per-image values. samples: sampler ->
+    its images; the top-level sample metrics are those of ``default``."""
+    mu, logvar = encode_posterior(run.model, originals, batch_size)
+    recon = decode(run.model, mu, batch_size)
+    values = per_image_values(originals, recon, samples[default], mu, logvar)
+    for sampler, images in samples.items():
+        values[f"sharpness_samples_{sampler}"] = laplacian_variance(images)
+    values.update(scorers.lpips(recon, originals, batch_size))
+    quality = {
+        sampler: scorers.sample_scores(real_features, images, batch_size)
+        for sampler, images in samples.items()
+    }
+    frechet = scorers.frechet(real_features, recon, batch_size)
+    for space, scores in quality[default].items():
+        frechet[space]["samples"] = scores["frechet"]
+    result = run_result(run, values, mu, frechet)
+    result["samplers"] = {
+        sampler: {
+            "sharpness": summary(values[f"sharpness_samples_{sampler}"]),
+            "feature_spaces": scores,
+        }
+        for sampler, scores in quality.items()
+    }
+    return result, values
+
+
+def draw_samples(
+    run: Run, samplers: Sequence[str], n: int, temperature: float, seed: int, batch_size: int
+) -> dict[str, torch.Tensor]:
+    """Sampler -> ``n`` images decoded from its codes, every sampler from the same seed."""
+    device = str(run.device)
+    made = {name: make_sampler(run, name, device=device) for name in samplers}
+    return {
+        name: decode(run.model, sampler_codes(sampler, n, temperature, seed), batch_size)
+        for name, sampler in made.items()
+    }
 
 
 def choose_images(
@@ -128,10 +192,18 @@ def choose_images(
 
 
 def setting(
-    run: Run, split: str, indices: list[int], seed: int, temperature: float
+    run: Run,
+    split: str,
+    indices: list[int],
+    seed: int,
+    temperature: float,
+    samplers: list[str],
+    default: str,
 ) -> dict[str, Any]:
     """What ``evaluate``'s result was computed on: the images and the samples' settings."""
     return {
+        "samplers": samplers,
+        "default_sampler": default,
         "split": split,
         "n": len(indices),
         "seed": seed,

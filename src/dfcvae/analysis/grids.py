@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from dfcvae.analysis.latent_prior import DEFAULT_SAMPLER, Sampler, make_sampler
 from dfcvae.analysis.latents import decode, encode
 from dfcvae.analysis.runs import (
     RunLike,
@@ -73,19 +74,33 @@ def prior_codes(n: int, latent_dim: int, temperature: float, seed: int) -> torch
     return z * check_temperature(temperature)
 
 
+def sampler_codes(sampler: Sampler, n: int, temperature: float, seed: int) -> torch.Tensor:
+    """``n`` codes from ``sampler`` at temperature T, the same for a given seed on every device;
+    for the ``standard`` sampler the same codes as ``prior_codes``."""
+    return sampler.draw(check_count(n), check_temperature(temperature), generator(seed))
+
+
 def sample(
     run: RunLike,
     n: int = 64,
     temperature: float = 1.0,
     *,
+    sampler: str | Sampler = DEFAULT_SAMPLER,
     device: str = "cpu",
     batch_size: int = 64,
     seed: int = 0,
+    progress: bool = True,
 ) -> torch.Tensor:
-    """n images decoded from z ~ N(0, T^2 I): (n, C, H, W) in [0, 1]. The original code's
-    generator used T = 0.4; the paper's figures use T = 1."""
+    """n images decoded from codes of ``sampler`` at temperature T: (n, C, H, W) in [0, 1].
+
+    sampler: ``standard`` (z ~ N(0, T^2 I), the paper's), ``fitted`` (the density fitted to the
+    train split's mu, fitted once and kept in RUN/analysis/; see ``latent_prior``) or an object
+    with ``draw(n, temperature, generator)``. The original code's generator used T = 0.4; the
+    paper's figures use T = 1."""
     run = open_run(run, device)
-    z = prior_codes(check_count(n), run.config.model.latent_dim, temperature, seed)
+    if isinstance(sampler, str):
+        sampler = make_sampler(run, sampler, device=device, progress=progress)
+    z = sampler_codes(sampler, n, temperature, seed)
     return decode(run.model, z, batch_size)
 
 

@@ -8,7 +8,8 @@ and computed only when the store lacks it; a changed setting or a retrained run 
 recomputes exactly the results that depend on it. A result that cannot be computed is recorded
 in ``problems`` with the reason; the others still are.
 
-Per run, in this order: reconstruction, samples, interpolation, tsne, vectors (attribute
+Per run, in this order: reconstruction, samples (the standard sampler's), samples_fitted (the
+fitted latent prior's, see ``latent_prior``), interpolation, tsne, vectors (attribute
 vectors), edit, correlation (of the attribute vectors) and predictions (linear-SVM accuracies,
 as the rows of ``prediction_rows``); for all runs together, ``evaluate``'s metrics first.
 """
@@ -40,6 +41,7 @@ from dfcvae.run_config import RunConfig
 RUN_KINDS = (
     "reconstruction",
     "samples",
+    "samples_fitted",
     "interpolation",
     "tsne",
     "vectors",
@@ -89,6 +91,7 @@ class RunResults:
     fingerprint: str = ""
     reconstruction: Any = None
     samples: torch.Tensor | None = None
+    samples_fitted: torch.Tensor | None = None
     interpolation: torch.Tensor | None = None
     tsne: Any = None
     vectors: dict[str, torch.Tensor] | None = None
@@ -256,7 +259,10 @@ def computations(
         "reconstruction": lambda: reconstruct(
             run(), s.split, s.n_grid, progress=s.progress, **common
         ),
-        "samples": lambda: sample(run(), s.n_grid, s.temperature, **common),
+        "samples": lambda: sample(run(), s.n_grid, s.temperature, sampler="standard", **common),
+        "samples_fitted": lambda: sample(
+            run(), s.n_grid, s.temperature, sampler="fitted", progress=s.progress, **common
+        ),
         "interpolation": lambda: interpolate(
             run(), steps=s.steps, rows=s.rows, split=s.split, temperature=s.temperature, **common
         ),

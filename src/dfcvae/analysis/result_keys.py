@@ -22,9 +22,10 @@ RUNNING = ("device", "batch_size", "seed")
 # The format version of each kind: raise it when what a kind computes or holds changes, so
 # results of the earlier version are computed again.
 VERSIONS: dict[str, int] = {
-    "metrics": 2,  # 2: t-tests carry Holm-adjusted p values
+    "metrics": 3,  # 2: t-tests carry Holm-adjusted p values; 3: samples scored per sampler
     "reconstruction": 1,
     "samples": 1,
+    "samples_fitted": 1,
     "interpolation": 1,
     "tsne": 1,
     "vectors": 1,
@@ -37,6 +38,7 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "metrics": ("split", "n_eval", "temperature", "feature_spaces", "classifier", *RUNNING),
     "reconstruction": ("split", "n_grid", *RUNNING),
     "samples": ("n_grid", "temperature", *RUNNING),
+    "samples_fitted": ("n_grid", "temperature", *RUNNING),
     "interpolation": ("split", "steps", "rows", "temperature", *RUNNING),
     "tsne": ("split", "n_tsne", "perplexity", *RUNNING),
     "vectors": ("limit", "device", "batch_size"),

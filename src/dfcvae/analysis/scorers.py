@@ -19,6 +19,7 @@ from dfcvae.analysis.feature_spaces import (
 )
 from dfcvae.analysis.frechet import frechet_distance
 from dfcvae.analysis.lpips import lpips_network, lpips_per_image
+from dfcvae.analysis.precision_recall import K, precision_recall
 from dfcvae.analysis.runs import Run
 from dfcvae.errors import ConfigError
 
@@ -123,22 +124,34 @@ class Scorers:
         return {"lpips": torch.cat([lpips_per_image(self.lpips_net, r, o) for r, o in chunks])}
 
     def frechet(
-        self,
-        real_features: dict[str, torch.Tensor],
-        samples: torch.Tensor,
-        recon: torch.Tensor,
-        batch_size: int,
+        self, real_features: dict[str, torch.Tensor], recon: torch.Tensor, batch_size: int
     ) -> dict[str, dict[str, float]]:
-        """Feature space -> Fréchet distance of samples and of reconstructions to the real
-        images' features."""
-        distances = {}
-        for name, space in self.spaces.items():
-            real = real_features[name]
-            distances[name] = {
-                "samples": frechet_distance(real, extract(space, samples, batch_size)),
-                "reconstructions": frechet_distance(real, extract(space, recon, batch_size)),
+        """Feature space -> {"reconstructions": Fréchet distance of the reconstructions to the
+        real images' features}."""
+        return {
+            name: {
+                "reconstructions": frechet_distance(
+                    real_features[name], extract(space, recon, batch_size)
+                )
             }
-        return distances
+            for name, space in self.spaces.items()
+        }
+
+    def sample_scores(
+        self, real_features: dict[str, torch.Tensor], samples: torch.Tensor, batch_size: int
+    ) -> dict[str, dict[str, float]]:
+        """Feature space -> the samples' Fréchet distance to the real images' features, and
+        their precision and recall (k-NN manifolds, k = 3) in the same space (None with too few
+        images for k-NN manifolds)."""
+        scores = {}
+        for name, space in self.spaces.items():
+            real, fake = real_features[name], extract(space, samples, batch_size)
+            scores[name] = {"frechet": frechet_distance(real, fake)}
+            if min(len(real), len(fake)) > K:
+                scores[name].update(precision_recall(real, fake, K))
+            else:
+                scores[name].update(precision=None, recall=None, k=K)
+        return scores
 
     def described(self) -> dict[str, dict[str, str]]:
         """Feature space -> its description and the source of its weights."""

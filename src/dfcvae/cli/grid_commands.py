@@ -29,9 +29,18 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> None:
     from dfcvae.analysis import sample
+    from dfcvae.analysis.latent_prior import DEFAULT_SAMPLER
     from dfcvae.report.artifacts import write_samples
 
-    images = sample(open_cli_run(args), args.n, args.temperature, **options(args))
+    sampler = args.sampler or DEFAULT_SAMPLER
+    images = sample(
+        open_cli_run(args),
+        args.n,
+        args.temperature,
+        sampler=sampler,
+        progress=not args.quiet,
+        **options(args),
+    )
     wrote(write_samples(images, default_output(args, "samples.png"), args.nrow))
 
 
@@ -64,9 +73,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_count(p, "--n", default=32, high=MAX_GRID_IMAGES, help="images (default 32)")
     add_count(p, "--nrow", default=8, high=MAX_GRID_IMAGES, help="images per row (default 8)")
 
-    p = add_command(commands, "sample", cmd_sample, "images decoded from z ~ N(0, T^2 I)")
+    p = add_command(commands, "sample", cmd_sample, "images decoded from random latent codes")
     add_count(p, "--n", default=64, high=MAX_GRID_IMAGES)
     add_number(p, "--temperature", float, TEMPERATURE, default=1.0, help="T (the original: 0.4)")
+    p.add_argument(
+        "--sampler",
+        choices=("standard", "fitted"),
+        help="standard: z ~ N(0, T^2 I), the paper's; fitted: a Gaussian mixture fitted once to "
+        "the train split's mu and kept in RUN/analysis/ (default fitted; see docs/samples.md)",
+    )
     add_count(p, "--nrow", default=8, high=MAX_GRID_IMAGES)
 
     p = add_command(

@@ -3,7 +3,8 @@
 An ``Explorer`` holds the runs side by side, the first run's test split (the input picker), the
 uploads, each input's mu per run, and each run's attribute vectors. ``render`` turns a ``View``
 (an input, maybe a second one to interpolate towards, attribute strengths) into one image per
-run; ``samples`` decodes z ~ N(0, T^2 I) with one seed for every run. Codes and the last views
+run; ``samples`` decodes codes from a sampler (N(0, T^2 I), or each run's fitted latent prior) with
+one seed for every run. Codes and the last views
 are cached, so the decoder runs only when something changed.
 """
 
@@ -23,7 +24,8 @@ from dfcvae.analysis import (
     open_run,
 )
 from dfcvae.analysis.fingerprint import run_fingerprint
-from dfcvae.analysis.grids import lerp, prior_codes, slerp
+from dfcvae.analysis.grids import lerp, sampler_codes, slerp
+from dfcvae.analysis.latent_prior import Sampler, check_sampler, make_sampler
 from dfcvae.analysis.latents import decode, encode
 from dfcvae.analysis.run_vectors import cached_attribute_vectors
 from dfcvae.analysis.runs import RunLike, run_names
@@ -121,6 +123,7 @@ class Explorer:
         self._inputs: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
         self._codes: dict[tuple[str, int], torch.Tensor] = {}
         self._views: OrderedDict[object, list[torch.Tensor]] = OrderedDict()
+        self._samplers: dict[tuple[int, str], Sampler] = {}
         self._uploads = 0
         self._lock = threading.Lock()
         self.max_decodes = max_decodes
@@ -238,17 +241,26 @@ class Explorer:
                 z = z + strength * vectors[name].to(z.dtype)
         return decode(run.model, z[None])[0]
 
-    def samples(self, temperature: float = 1.0, seed: int = 0, n: int = 8) -> list[torch.Tensor]:
-        """Per run, a grid (3, H, W) of ``n`` images decoded from z ~ N(0, T^2 I); the same z
-        (same seed) for runs of the same latent size."""
+    def samples(
+        self, temperature: float = 1.0, seed: int = 0, n: int = 8, sampler: str = "standard"
+    ) -> list[torch.Tensor]:
+        """Per run, a grid (3, H, W) of ``n`` images decoded from codes of ``sampler``:
+        ``standard``, z ~ N(0, T^2 I), the same z (same seed) for runs of the same latent size;
+        ``fitted``, each run's density fitted to its train codes (fitted once, on first use, and
+        kept in RUN/analysis/; see ``dfcvae.analysis.latent_prior``)."""
         check_samples(temperature, seed, n)
-        key = ("samples", float(temperature), int(seed), int(n))
+        check_sampler(sampler)
+        key = ("samples", float(temperature), int(seed), int(n), sampler)
         with self._lock:
             if key in self._views:
                 return self._views[key]
             grids = []
-            for run in self.runs:
-                z = prior_codes(n, run.config.model.latent_dim, temperature, seed)
+            for index, run in enumerate(self.runs):
+                if (index, sampler) not in self._samplers:
+                    self._samplers[index, sampler] = make_sampler(
+                        run, sampler, device=str(run.device), progress=False
+                    )
+                z = sampler_codes(self._samplers[index, sampler], n, temperature, seed)
                 grids.append(image_grid(decode(run.model, z), nrow=min(n, 4)))
             self._remember(key, grids)
         return grids

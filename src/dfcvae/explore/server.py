@@ -6,7 +6,7 @@ one static page and a small JSON API over an ``Explorer``. No template engine, n
     GET  /api/thumbnails/<runs>/<i>.png   test image i of the first run (<runs>: which runs)
     POST /api/upload                      the image file's bytes -> {"input", "image"}
     POST /api/render                      a view as JSON -> {"images": [{"run", "png"}], "ms"}
-    POST /api/samples                     {"temperature", "seed", "n"} -> the same shape
+    POST /api/samples                     {"temperature", "seed", "n", "sampler"} -> the same
 
 Errors are JSON ``{"error": message}`` with a 4xx status; the server keeps running. Requests
 from other web pages get 403 (``guard``); slow and surplus connections are cut off
@@ -238,7 +238,10 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(seed, int) or not isinstance(n, int):
             raise ConfigError("seed and n: must be integers")
         temperature = number(request.get("temperature", 1.0), "temperature")
-        self.send_images(self.server.explorer.samples(temperature, seed, n), started)
+        sampler = request.get("sampler", "standard")
+        if not isinstance(sampler, str):
+            raise ConfigError("sampler: must be standard or fitted")
+        self.send_images(self.server.explorer.samples(temperature, seed, n, sampler), started)
 
     def send_images(self, images: Sequence, started: float) -> None:
         names = self.server.explorer.names

@@ -8,7 +8,8 @@ Layout of the results folder:
     metrics.json                        ``evaluate``'s result over all runs
     loss_curves.png, sharpness.png      page-wide figures
     <run>/reconstruction.png            as ``dfcvae reconstruct`` writes it
-    <run>/samples.png                   ``dfcvae sample``
+    <run>/samples.png                   ``dfcvae sample --sampler standard``
+    <run>/samples_fitted.png            ``dfcvae sample --sampler fitted``
     <run>/interpolation.png             ``dfcvae interpolate``
     <run>/attribute_vectors.safetensors ``dfcvae attribute-vectors``
     <run>/edit.png                      ``dfcvae edit``
@@ -34,6 +35,7 @@ METRICS_FILE = "metrics.json"
 RUN_FILES = {
     "reconstruction": "reconstruction.png",
     "samples": "samples.png",
+    "samples_fitted": "samples_fitted.png",
     "interpolation": "interpolation.png",
     "tsne": "tsne.png",
     "vectors": VECTORS_FILE,
@@ -70,7 +72,7 @@ def write_run_files(
             continue
         if kind == "reconstruction":
             artifacts.write_reconstruction(value, path)
-        elif kind == "samples":
+        elif kind in ("samples", "samples_fitted"):
             artifacts.write_samples(value, path)
         elif kind in ("interpolation", "edit"):
             artifacts.write_rows(value, path)

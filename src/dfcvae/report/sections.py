@@ -18,6 +18,7 @@ from dfcvae.report.markup import (
     reason,
     side_grid,
 )
+from dfcvae.report.samples import samples_section
 
 # Sections of run images, in page order: (kind, title, caption).
 IMAGE_SECTIONS = (
@@ -133,6 +134,9 @@ def side_by_side(data: ReportData, kind: str, css: str = "grid") -> str:
 def image_sections(data: ReportData) -> str:
     parts = []
     for kind, title, caption in IMAGE_SECTIONS:
+        if kind == "samples":
+            parts.append(samples_section(data))
+            continue
         css = "figure" if kind in ("tsne", "correlation") else "grid"
         extra = ""
         if kind == "edit" and data.settings.get("edit_attribute"):

@@ -70,6 +70,23 @@ def format_number(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def sampler_lines(metrics: dict[str, Any]) -> list[str]:
+    """Per run and sampler: the samples' sharpness, then Fréchet distance, precision and recall
+    in each feature space."""
+    default = metrics.get("default_sampler")
+    lines = [f"samples per sampler (default {default}):"] if default else []
+    for name, result in metrics["runs"].items():
+        for sampler, scores in result.get("samplers", {}).items():
+            spaces = "".join(
+                f"; {space}: FD {format_number(s['frechet'])}, precision "
+                f"{format_number(s['precision'], 3)}, recall {format_number(s['recall'], 3)}"
+                for space, s in scores["feature_spaces"].items()
+            )
+            sharpness = format_number(scores["sharpness"]["mean"])
+            lines.append(f"  {name} {sampler}: sharpness {sharpness}{spaces}")
+    return lines
+
+
 def format_metrics(metrics: dict[str, Any]) -> str:
     """A text summary of ``evaluate``'s result: one line per run, then t-tests, then what was
     unavailable and why."""
@@ -106,6 +123,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         lines.append(
             f"FD {space}: Fréchet distance of samples to test images in {info['description']}"
         )
+    lines += sampler_lines(metrics)
     lines.append("")
     lines.append("t-tests (a - b):")
     for test in metrics["t_tests"]:

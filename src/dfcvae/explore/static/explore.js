@@ -106,7 +106,8 @@ function render() {
 
 function drawSamples() {
   const seed = Math.max(0, Math.floor(Number($("seed").value) || 0));
-  samples.request({ temperature: Number($("temperature").value), seed, n: 8 });
+  const sampler = $("sampler").value;
+  samples.request({ temperature: Number($("temperature").value), seed, n: 8, sampler });
 }
 
 function slot() {
@@ -211,6 +212,7 @@ async function start() {
     drawSamples();
   });
   $("seed").addEventListener("change", drawSamples);
+  $("sampler").addEventListener("change", drawSamples);
   $("new-samples").addEventListener("click", () => {
     $("seed").value = String(Math.floor(Number($("seed").value) || 0) + 1);
     drawSamples();
