@@ -128,8 +128,10 @@ def test_failed_download_is_one_line(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("DFCVAE_OFFLINE", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     source = WeightSource("absent.pth", (tmp_path / "absent.pth").as_uri())
-    with pytest.raises(WeightsError, match="cannot download .*--loss-weights"):
+    with pytest.raises(WeightsError, match=r"cannot download .*: put absent.pth in .*checkpoints"):
         download_weights(source)
+    with pytest.raises(WeightsError, match=r"cannot download .*: pass --loss-weights PATH"):
+        download_weights(source, option="--loss-weights")
 
 
 def test_unreadable_weights_file_is_named(tmp_path) -> None:

@@ -69,7 +69,8 @@ def test_a_malicious_checkpoint_is_refused_and_never_run(tmp_path: Path, marker,
         AtomicCheckpointIO().load_checkpoint(evil)  # the path Lightning's Trainer loads through
     with pytest.raises(RunDirError, match=r"no readable checkpoint"):
         resume_checkpoint(run)
-    write_json(run / "config.json", dfcvae.config_from_preset("pvae").to_dict())
+    config = {"model": {"image_size": 32, "channels": 1}}
+    write_json(run / "config.json", dfcvae.config_from_preset("pvae", config).to_dict())
     code = main(["train", "--out", str(run), "--resume", "--preset", "pvae", "--quiet",
                  "--image-size", "32", "--channels", "1"])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()

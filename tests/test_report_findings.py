@@ -65,7 +65,15 @@ def test_findings_name_the_winner_for_lower_and_higher_is_better_metrics():
             t_test("ssim", 0.5, 0.20),  # not significant: no finding, the next ones still count
             t_test("mse", -0.010, 0.001234, p_holm=0.0049),  # a - b < 0, lower is better: a wins
             t_test("psnr", 3.0, 0.002, p_holm=0.006),  # a - b > 0, higher is better: a wins
-            t_test("sharpness_samples", -0.2, 0.01, a="poor", b="good", test="welch", p_holm=0.03),
+            t_test(
+                "sharpness_samples_standard",
+                -0.2,
+                0.01,
+                a="poor",
+                b="good",
+                test="welch",
+                p_holm=0.03,
+            ),
             t_test("ssim", 0.5, 0.01, p_holm=0.06),  # p < 0.05, but not after the correction
             t_test("sharpness_reconstructions", -0.3, 0.0001, b="originals"),  # not between runs
         ]
@@ -78,8 +86,8 @@ def test_findings_name_the_winner_for_lower_and_higher_is_better_metrics():
         "(paired t = -5.43, p = 0.0012, Holm-adjusted p = 0.0049, n = 20)",
         "good beats poor on reconstruction PSNR (dB): mean difference 3 (paired t = 5.43, "
         "p = 0.002, Holm-adjusted p = 0.006, n = 20)",
-        "good beats poor on Laplacian variance of samples (sharpness): mean difference 0.2 "
-        "(Welch t = -5.43, p = 0.01, Holm-adjusted p = 0.03, n = 20)",
+        "good beats poor on Laplacian variance of standard samples (sharpness): "
+        "mean difference 0.2 (Welch t = -5.43, p = 0.01, Holm-adjusted p = 0.03, n = 20)",
     ]
     assert "Significant differences (Holm-adjusted p &lt; 0.05)" in html
     assert "Holm-Bonferroni step-down method over all 6 t-tests" in html  # the correction

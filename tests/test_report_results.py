@@ -66,8 +66,8 @@ def test_a_changed_temperature_or_attribute_recomputes_only_what_depends_on_it(r
     html, _ = report(run, out, "--temperature", "0.5", "--attribute", "Sneaker")
     after = {path.name: path.read_bytes() for path in images.glob("*.png")}
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"samples.png", "interpolation.png", "edit.png"}
-    twice = {"samples": 2, "interpolation": 2, "edit": 2, "metrics": 2}
+    assert changed == {"samples.png", "samples_fitted.png", "interpolation.png", "edit.png"}
+    twice = {"samples": 2, "samples_fitted": 2, "interpolation": 2, "edit": 2, "metrics": 2}
     assert entries(store) == {kind: 1 for kind in RUN_KINDS} | twice
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in stored.items())
     assert "temperature = 0.5" in html and "Attribute: <b>Sneaker</b>" in html

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "grid_commands",
         "test images with their reconstructions under them (PNG grid)",
     ),
-    "sample": ("grid_commands", "images decoded from z ~ N(0, T^2 I)"),
+    "sample": ("grid_commands", "images decoded from random latent codes"),
     "interpolate": (
         "grid_commands",
         "decoded (1 - a) z_left + a z_right, one row per endpoint pair",
