@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from dfcvae.data.splits import folder_split
+from dfcvae.files import CONFIG_FILE, MODEL_FILE
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -140,3 +142,12 @@ def save_truncated_jpeg(path: Path) -> None:
     noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
     Image.fromarray(noise).save(buffer, format="JPEG")
     path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+
+def copy_run(run: Path, to: Path) -> Path:
+    """A run directory of its own (config and weights only), so what a test caches in
+    ``RUN/analysis/`` lands in that test's folder."""
+    to.mkdir(parents=True)
+    for name in (CONFIG_FILE, MODEL_FILE):
+        shutil.copy(run / name, to / name)
+    return to

@@ -7,7 +7,6 @@ import base64
 import http.client
 import io
 import json
-import shutil
 import threading
 import urllib.error
 import urllib.request
@@ -22,18 +21,10 @@ from dfcvae.analysis import attribute_vectors, open_run, read_attribute_vectors
 from dfcvae.analysis.latents import decode, encode
 from dfcvae.analysis.run_vectors import VECTORS_CACHE
 from dfcvae.explore import Explorer, View, make_server
-from dfcvae.files import CONFIG_FILE, MODEL_FILE
 from dfcvae.report.images import image_grid
+from tests.data_fixtures import copy_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def copy_run(run: Path, to: Path) -> Path:
-    """A run directory of its own, so the attribute-vector cache lands in this test's folder."""
-    to.mkdir(parents=True)
-    for name in (CONFIG_FILE, MODEL_FILE):
-        shutil.copy(run / name, to / name)
-    return to
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import contextlib
 import http.client
 import io
 import json
-import shutil
 import socket
 import struct
 import threading
@@ -24,7 +23,8 @@ from PIL import Image
 from dfcvae.explore import Explorer, UploadError, decode_upload, make_server
 from dfcvae.explore.guard import JSON_TYPES, UPLOAD_TYPES, ascii_int
 from dfcvae.explore.server import ROUTES, Route
-from dfcvae.files import CONFIG_FILE, MODEL_FILE
+from dfcvae.files import MODEL_FILE
+from tests.data_fixtures import copy_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FOREIGN = {
@@ -35,13 +35,6 @@ FOREIGN = {
     "a cross-site fetch": {"Sec-Fetch-Site": "cross-site"},
     "a same-site fetch from another port": {"Sec-Fetch-Site": "same-site"},
 }
-
-
-def copy_run(run: Path, to: Path) -> Path:
-    to.mkdir(parents=True)
-    for name in (CONFIG_FILE, MODEL_FILE):
-        shutil.copy(run / name, to / name)
-    return to
 
 
 @pytest.fixture(scope="module")

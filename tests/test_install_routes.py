@@ -103,6 +103,20 @@ def test_the_demo_downloads_missing_weights_when_online(no_local_mobilenet, monk
     assert fetched == [MOBILENET_V2.weights.url]
 
 
+def test_run_demo_itself_may_download_the_weights_it_needs(no_local_mobilenet, monkeypatch):
+    """The demo forces offline only after its weight check: a user who is online (no
+    DFCVAE_OFFLINE) gets the missing MobileNetV2 downloaded, and the stages run offline."""
+    import dfcvae.demo
+    from dfcvae.offline import is_offline
+
+    fetched, stages = [], []
+    monkeypatch.setenv("DFCVAE_OFFLINE", "0")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda url, **o: fetched.append(url))
+    monkeypatch.setattr(dfcvae.demo, "_run_demo", lambda *args: stages.append(is_offline()) or {})
+    dfcvae.demo.run_demo("unused")
+    assert fetched == [MOBILENET_V2.weights.url] and stages == [True]
+
+
 def test_the_demo_uses_local_weights_without_downloading(monkeypatch) -> None:
     if weights.local_weights(MOBILENET_V2.weights)[0] is None:
         pytest.skip(

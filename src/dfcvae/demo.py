@@ -13,9 +13,12 @@ Stages, each skipped when its output exists, so an interrupted demo resumes wher
     pvae, dfc-mobilenet, dfc-classifier   OUT/runs/<name>/   (resumed from last.ckpt if cut)
     report       OUT/report.html with OUT/report_files/ and OUT/summary.json
 
-The demo never downloads: it runs inside ``dfcvae.offline.forced()``, so a missing data set or
-weight file is one line naming where to get it, and metrics whose weights are absent (Inception
-FID, LPIPS) are reported unavailable.
+The one download the demo may make is the weight file it needs, the ImageNet MobileNetV2, and
+only when it is missing and the user has not set ``DFCVAE_OFFLINE`` (``check_weights``, before
+anything else; ``make demo`` installs the file, so it downloads nothing). Everything after runs
+inside ``dfcvae.offline.forced()``: a missing data set is one line naming where to get it, and
+the optional metrics whose weights are absent (Inception FID, LPIPS) are reported unavailable
+rather than fetched.
 """
 
 from __future__ import annotations
@@ -206,6 +209,7 @@ def run_demo(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run every stage (skipping finished ones) and return the summary of key numbers."""
+    check_weights()  # the user's own offline setting decides whether this may download
     with forced_offline():
         return _run_demo(Path(out), quick, steps, device, force, progress)
 
@@ -220,7 +224,6 @@ def _run_demo(
         plan = DemoPlan(**{**asdict(plan), "steps": steps})
     accelerator, analysis_device = accelerator_of(device)
     started = time.perf_counter()
-    check_weights()
     prepare_out(out, plan, force)
     prepare_data(progress)
     train_demo_classifier(out, plan, accelerator, progress)
