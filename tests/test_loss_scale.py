@@ -71,7 +71,7 @@ def test_vae_123_loss_equals_the_original_codes_loss(batch: int) -> None:
         content, kl = original_loss(caffe_twin(features), x, recon, mu, logvar)
 
     # The only differences: Caffe's mean pixel against 255 * ImageNet's mean (under 0.5 of 255).
-    assert terms.kl_weight * terms.kl.item() * batch == pytest.approx(kl, rel=1e-5)
+    assert terms.alpha * terms.kl.item() * batch == pytest.approx(kl, rel=1e-5)
     assert 0.5 * terms.reconstruction.item() == pytest.approx(content, rel=2e-2)
     assert terms.total.item() == pytest.approx(content + kl, rel=2e-2)
 

@@ -79,7 +79,7 @@ def test_paper_defaults_alpha_one_beta_half_for_feature_presets() -> None:
 def test_kl_warmup_ramps_alpha_linearly() -> None:
     config = config_from_preset("pvae", {"loss": {"kl_weight": 2.0, "kl_warmup_steps": 100}})
     loss = DFCVAELoss(config.loss)
-    assert [loss.kl_weight(s) for s in (0, 25, 100, 1000)] == [0.0, 0.5, 2.0, 2.0]
+    assert [loss.alpha_at(s) for s in (0, 25, 100, 1000)] == [0.0, 0.5, 2.0, 2.0]
 
 
 def test_ssim_colour_loss_zero_for_identical_and_colour_term_by_hand() -> None:

@@ -468,18 +468,18 @@ def test_the_terms_hold_the_kl_and_the_warm_up_weight_of_the_step():
     x, out = model_output()
     config = config_from_preset("pvae", {"loss": {"kl_weight": 0.5, "kl_warmup_steps": 4}})
     loss = DFCVAELoss(config.loss)
-    assert loss(x, out).kl_weight == 0.0  # the default step is the first one
+    assert loss(x, out).alpha == 0.0  # the default step is the first one
     terms = loss(x, out, step=3)
-    assert terms.kl_weight == pytest.approx(0.5 * 3 / 4)
+    assert terms.alpha == pytest.approx(0.5 * 3 / 4)
     torch.testing.assert_close(terms.kl, kl_divergence(out.mu.float(), out.logvar.float()))
-    expected = terms.kl_weight * terms.kl + config.loss.recon_weight * terms.reconstruction
+    expected = terms.alpha * terms.kl + config.loss.recon_weight * terms.reconstruction
     torch.testing.assert_close(terms.total, expected)
 
 
 def test_a_one_step_warm_up_starts_at_zero():
     config = config_from_preset("pvae", {"loss": {"kl_weight": 2.0, "kl_warmup_steps": 1}})
     loss = DFCVAELoss(config.loss)
-    assert [loss.kl_weight(step) for step in (0, 1, 5)] == [0.0, 2.0, 2.0]
+    assert [loss.alpha_at(step) for step in (0, 1, 5)] == [0.0, 2.0, 2.0]
 
 
 def test_slerp_of_parallel_codes_whose_cosine_rounds_past_one_is_the_straight_line():

@@ -110,14 +110,15 @@ def ssim_colour_loss(recon: torch.Tensor, x: torch.Tensor, colour_weight: float 
 
 @dataclass
 class LossTerms:
-    """total = kl_weight * kl * (batch size, with kl_reduction "sum") + recon_weight *
-    reconstruction. ``kl`` is the mean KL per image; ``parts`` holds the pieces of the
+    """total = alpha * kl * (batch size, with kl_reduction "sum") + recon_weight *
+    reconstruction. ``alpha`` is the KL term's weight at this step (``loss.kl_weight``, ramped
+    in over the warm-up); ``kl`` is the mean KL per image; ``parts`` holds the pieces of the
     reconstruction term (pixel, feature) where they apply."""
 
     total: torch.Tensor
     kl: torch.Tensor
     reconstruction: torch.Tensor
-    kl_weight: float
+    alpha: float
     parts: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
@@ -149,8 +150,9 @@ class DFCVAELoss(nn.Module):
     def loss_network(self) -> LossNetwork | None:
         return self.perceptual.network if self.perceptual is not None else None
 
-    def kl_weight(self, step: int) -> float:
-        """alpha, ramped linearly from 0 over ``kl_warmup_steps`` when warm-up is on."""
+    def alpha_at(self, step: int) -> float:
+        """alpha, the KL term's weight at ``step``: ``loss.kl_weight``, ramped linearly from 0
+        over ``kl_warmup_steps`` when warm-up is on."""
         warmup = self.config.kl_warmup_steps
         scale = min(1.0, step / warmup) if warmup > 0 else 1.0
         return self.config.kl_weight * scale
@@ -185,7 +187,7 @@ class DFCVAELoss(nn.Module):
         else:
             reconstruction = ssim_colour_loss(out.recon, x, cfg.colour_weight)
         kl = kl_divergence(out.mu.float(), out.logvar.float())
-        alpha = self.kl_weight(step)
+        alpha = self.alpha_at(step)
         batch_kl = kl * x.shape[0] if cfg.kl_reduction == "sum" else kl
         total = alpha * batch_kl + cfg.recon_weight * reconstruction
         return LossTerms(total, kl, reconstruction, alpha, parts)

@@ -93,7 +93,7 @@ class DFCVAEModule(L.LightningModule):
             sync_dist=not on_step,
         )
         if stage == "train":
-            self.log("train/kl_weight", terms.kl_weight, on_step=True, on_epoch=False)
+            self.log("train/kl_weight", terms.alpha, on_step=True, on_epoch=False)
         return terms
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
