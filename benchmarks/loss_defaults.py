@@ -22,7 +22,8 @@ import torch
 from dfcvae import config_from_preset
 from dfcvae.analysis.latents import decode, encode_posterior
 from dfcvae.analysis.quality import laplacian_variance, mse_per_image, paired_t_test, ssim_per_image
-from dfcvae.analysis.runs import choose_indices, open_run, stack_images
+from dfcvae.analysis.runs import open_run
+from dfcvae.analysis.selection import choose_indices, stack_images
 from dfcvae.collapse import active_units, kl_per_image, reconstruction_spread
 from dfcvae.files import MODEL_FILE
 from dfcvae.training.trainer import train

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dfcvae.analysis.runs import read_image as read_for_run
+from dfcvae.analysis.user_images import read_image as read_for_run
 from dfcvae.data import build_dataset
 from dfcvae.data.celeba import FRAME
 from dfcvae.data.prepare import native_size, prepare_image, read_image

@@ -22,7 +22,8 @@ from dfcvae.analysis.latents import encode_dataset
 from dfcvae.analysis.pipeline import AnalysisResults, AnalysisSettings, analyse
 from dfcvae.analysis.predict import AttributePrediction, linear_svm_accuracy, predict_attributes
 from dfcvae.analysis.quality import laplacian_variance, paired_t_test
-from dfcvae.analysis.runs import MissingLabelsError, ResizedImageWarning, Run, open_run
+from dfcvae.analysis.runs import MissingLabelsError, Run, open_run
+from dfcvae.analysis.user_images import ResizedImageWarning
 
 __all__ = [
     "AnalysisResults",

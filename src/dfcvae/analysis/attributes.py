@@ -16,15 +16,8 @@ import torch
 from safetensors import safe_open
 
 from dfcvae.analysis.latents import decode, encode, encode_dataset
-from dfcvae.analysis.runs import (
-    MissingLabelsError,
-    RunLike,
-    check_count,
-    check_split,
-    choose_indices,
-    open_run,
-    stack_images,
-)
+from dfcvae.analysis.runs import MissingLabelsError, RunLike, open_run
+from dfcvae.analysis.selection import check_count, check_split, choose_indices, stack_images
 from dfcvae.errors import ConfigError
 from dfcvae.files import read_tensors, write_tensors
 

@@ -9,14 +9,8 @@ from sklearn.manifold import TSNE
 
 from dfcvae.analysis.attributes import binary_labels, check_attribute
 from dfcvae.analysis.latents import encode
-from dfcvae.analysis.runs import (
-    RunLike,
-    check_count,
-    check_split,
-    choose_indices,
-    open_run,
-    stack_images,
-)
+from dfcvae.analysis.runs import RunLike, open_run
+from dfcvae.analysis.selection import check_count, check_split, choose_indices, stack_images
 
 CLASS = "class"
 AUTO = "auto"

@@ -33,16 +33,9 @@ from dfcvae.analysis.quality import (
     psnr_per_image,
     ssim_per_image,
 )
-from dfcvae.analysis.runs import (
-    Run,
-    RunLike,
-    check_split,
-    choose_indices,
-    open_run,
-    run_names,
-    stack_images,
-)
+from dfcvae.analysis.runs import Run, RunLike, open_run, run_names
 from dfcvae.analysis.scorers import FEATURE_SPACES, Scorers, extract
+from dfcvae.analysis.selection import check_split, choose_indices, stack_images
 from dfcvae.collapse import ACTIVE_THRESHOLD, active_units, kl_per_image
 from dfcvae.errors import ConfigError
 

@@ -14,16 +14,15 @@ import torch
 
 from dfcvae.analysis.latent_prior import DEFAULT_SAMPLER, Sampler, make_sampler
 from dfcvae.analysis.latents import decode, encode
-from dfcvae.analysis.runs import (
-    RunLike,
+from dfcvae.analysis.runs import RunLike, open_run
+from dfcvae.analysis.selection import (
     check_count,
     check_split,
     choose_indices,
     generator,
-    open_run,
-    read_image,
     stack_images,
 )
+from dfcvae.analysis.user_images import read_image
 from dfcvae.errors import ConfigError
 
 Endpoint = int | str | Path

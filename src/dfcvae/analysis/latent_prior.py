@@ -35,7 +35,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from dfcvae.analysis.latents import encode
-from dfcvae.analysis.runs import Run, RunLike, choose_indices, open_run, stack_images
+from dfcvae.analysis.runs import Run, RunLike, open_run
+from dfcvae.analysis.selection import choose_indices, stack_images
 from dfcvae.errors import ConfigError, RunDirError
 from dfcvae.files import MODEL_FILE, read_tensors, write_tensors
 

@@ -1,20 +1,16 @@
-"""A trained run opened for analysis: its model, its config and its data, plus the checks on
-options that every analysis shares (counts, devices, image files)."""
+"""A trained run opened for analysis: its model, its config and its data; the device it runs
+on, and the names runs are shown by. Which images and draws an analysis takes is
+``selection``; a user's own image file is ``user_images``."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from dfcvae.data import prepare
-from dfcvae.data.images import BadImage
-from dfcvae.data.splits import SPLITS
+from dfcvae.analysis.selection import check_split
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
 from dfcvae.io import load_run
 from dfcvae.model import DFCVAE
@@ -23,10 +19,6 @@ from dfcvae.run_config import RunConfig
 
 class MissingLabelsError(DFCVAEError):
     """An analysis that needs labels (attributes or classes) on a data set without them."""
-
-
-class ResizedImageWarning(UserWarning):
-    """An image file of another size than the model's, resized to fit."""
 
 
 @dataclass
@@ -115,58 +107,3 @@ def run_names(run_dirs: Sequence[str | Path]) -> list[str]:
         seen[name] = seen.get(name, 0) + 1
         unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
     return unique
-
-
-def check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ConfigError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
-
-
-def check_count(n: int, option: str = "--n") -> int:
-    if n < 1:
-        raise ConfigError(f"{option} {n}: must be at least 1")
-    return n
-
-
-def generator(seed: int) -> torch.Generator:
-    """A CPU generator seeded with ``seed``: random draws that do not depend on the device."""
-    return torch.Generator().manual_seed(int(seed))
-
-
-def choose_indices(size: int, n: int, seed: int) -> list[int]:
-    """``min(n, size)`` distinct indices in [0, size), a seeded random choice in sorted order."""
-    check_count(n)
-    if size < 1:
-        raise ConfigError("the split holds no images")
-    order = torch.randperm(size, generator=generator(seed))[: min(n, size)]
-    return sorted(order.tolist())
-
-
-def stack_images(dataset, indices: Sequence[int]) -> torch.Tensor:
-    """The dataset items at ``indices`` as one (n, C, H, W) tensor in [0, 1]."""
-    return torch.stack([dataset[int(i)][0] for i in indices])
-
-
-def read_image(path: str | Path, config: RunConfig) -> torch.Tensor:
-    """A user's image file as the run's model sees it: (C, S, S) in [0, 1], prepared as the
-    run's data set prepares its own files (``dfcvae.data.prepare``: EXIF orientation, the
-    data set's crop, resize). A file of another size than the model's and the data set's
-    files gets a ``ResizedImageWarning`` that says so."""
-    path, data, model = Path(path), config.data, config.model
-    size = model.image_size
-    try:
-        with Image.open(path) as header:
-            width, height = header.size
-        img = prepare.read_image(path, data.dataset, size, model.channels, data.crop)
-    except (OSError, UnidentifiedImageError, BadImage) as error:
-        raise ConfigError(f"{path}: not a readable image ({error})") from None
-    if (width, height) not in ((size, size), prepare.native_size(data.dataset)):
-        warnings.warn(
-            f"{path}: {width}x{height} resized to the model's {size}x{size} "
-            f"(cut as the {data.dataset} images are)",
-            ResizedImageWarning,
-            stacklevel=2,
-        )
-    pixels = np.asarray(img, dtype=np.float32) / 255.0
-    tensor = torch.from_numpy(pixels)
-    return tensor.unsqueeze(0) if model.channels == 1 else tensor.permute(2, 0, 1).contiguous()
