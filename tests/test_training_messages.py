@@ -1,6 +1,7 @@
 """A tiny training run through the CLI, as a user sees it: --max-steps alone bounds it, stderr
 holds none of Lightning's own noise, TensorBoard gets reconstructions, samples and the
-projector's files (under bf16-mixed, what --precision auto picks on a Zen 4 CPU), and --resume
+projector's files (at --precision auto: bf16-mixed on a CPU with bf16 instructions, 32-true on
+one without), and --resume
 says where it goes on or why it cannot."""
 
 from __future__ import annotations
@@ -21,20 +22,20 @@ LIGHTNING_NOISE = ("model summary", "log_every_n_steps", "logging interval", "v_
 
 
 @pytest.fixture(scope="module")
-def bf16_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
+def auto_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
     out = tmp_path_factory.mktemp("messages") / "run"
     argv = [
         "train", "--preset", "pvae", "--dataset", "fashion-mnist", "--image-size", "32",
         "--latent-dim", "8", "--limit", str(VALID), "--batch-size", "32", "--max-steps",
-        str(STEPS), "--precision", "bf16-mixed", "--accelerator", "cpu", "--devices", "1",
+        str(STEPS), "--precision", "auto", "--accelerator", "cpu", "--devices", "1",
         "--tensorboard-images-every", str(EVERY), "--cache-dir", str(cache_dir),
         "--out", str(out),
     ]  # fmt: skip
     return out, argv
 
 
-def test_a_tiny_train_runs_to_max_steps_with_no_lightning_noise(bf16_run, capfd) -> None:
-    out, argv = bf16_run
+def test_a_tiny_train_runs_to_max_steps_with_no_lightning_noise(auto_run, capfd) -> None:
+    out, argv = auto_run
     assert main(argv) == 0
     captured = capfd.readouterr()
     for noise in LIGHTNING_NOISE:
@@ -43,10 +44,10 @@ def test_a_tiny_train_runs_to_max_steps_with_no_lightning_noise(bf16_run, capfd)
     assert checkpoint["global_step"] == STEPS  # not 10: --max-steps alone bounds the run
 
 
-def test_tensorboard_holds_images_at_every_nth_step_and_the_projector_files(bf16_run) -> None:
+def test_tensorboard_holds_images_at_every_nth_step_and_the_projector_files(auto_run) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    out, _ = bf16_run
+    out, _ = auto_run
     events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
     expected = list(range(EVERY, STEPS + 1, EVERY))
@@ -61,15 +62,15 @@ def test_tensorboard_holds_images_at_every_nth_step_and_the_projector_files(bf16
     assert (folder / "mu" / "sprite.png").stat().st_size > 0
 
 
-def test_resume_past_max_steps_says_to_raise_it(bf16_run, capsys) -> None:
-    out, _ = bf16_run
+def test_resume_past_max_steps_says_to_raise_it(auto_run, capsys) -> None:
+    out, _ = auto_run
     assert main(["train", "--resume", "--epochs", "10", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "raise --max-steps" in err[0] and f"step {STEPS}" in err[0]
 
 
-def test_resume_prints_the_step_it_continues_from(bf16_run, capfd) -> None:
-    out, _ = bf16_run
+def test_resume_prints_the_step_it_continues_from(auto_run, capfd) -> None:
+    out, _ = auto_run
     argv = ["train", "--resume", "--max-steps", str(STEPS + 2), "--quiet", "--out", str(out)]
     assert main(argv) == 0
     err = capfd.readouterr().err

@@ -1,5 +1,3 @@
-import sys
+from dfcvae.cli import entry
 
-from dfcvae.cli import main
-
-sys.exit(main())
+entry()

@@ -92,8 +92,9 @@ class DFCVAEModule(L.LightningModule):
             batch_size=x.shape[0],
             sync_dist=not on_step,
         )
-        if stage == "train":
-            self.log("train/kl_weight", terms.alpha, on_step=True, on_epoch=False)
+        if stage == "train":  # torch.full, not the float: Lightning would torch.tensor it
+            alpha = torch.full((), terms.alpha, device=self.device)
+            self.log("train/kl_weight", alpha, on_step=True, on_epoch=False)
         return terms
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
