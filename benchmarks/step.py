@@ -37,8 +37,8 @@ from ceiling import kernel_flops, record_kernels, replay
 from common import Clock, Samples, set_allocator
 from dfcvae import RunConfig, config_from_preset
 from dfcvae.loss_networks.vgg import VGG19
-from dfcvae.losses import kl_divergence, pixel_loss
-from dfcvae.model import DFCVAE
+from dfcvae.vae.losses import kl_divergence, pixel_loss
+from dfcvae.vae.model import DFCVAE
 from dfcvae.training.memory import keep_freed_memory, trains_on_cpu
 from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.precision import resolve_precision

@@ -18,14 +18,14 @@ import torch
 
 from common import Clock, Samples, set_allocator
 from dfcvae import RunConfig
-from dfcvae.fast_paths import fuse_decoder
+from dfcvae.vae.fast_paths import fuse_decoder
 from dfcvae.loss_networks import build_loss_network
-from dfcvae.losses import feature_loss, kl_divergence, pixel_loss
-from dfcvae.model import DFCVAE
+from dfcvae.vae.losses import feature_loss, kl_divergence, pixel_loss
+from dfcvae.vae.model import DFCVAE
 from step import NaiveReference, synthetic_images
 
 SLOW_S = 30.0
-# What each of dfcvae.fast_paths' fused forms buys: a rung with it, a side trial without.
+# What each of dfcvae.vae.fast_paths' fused forms buys: a rung with it, a side trial without.
 FUSED_DECODER = (
     "+ fused decoder block (fast_paths.FusedDecoderBlock: upsample, pad and 3x3 conv as one "
     "transposed conv)"

@@ -96,7 +96,7 @@ def perturbed_copy(run: Path, out: Path, scale: float, seed: int) -> Path:
 
     import torch
 
-    from dfcvae.io import load_run, save_model
+    from dfcvae.saved.model_files import load_run, save_model
 
     shutil.copytree(run, out)
     model, config = load_run(out)

@@ -149,7 +149,7 @@ def test_fitted_once_then_read_back_at_least_five_times_faster(run_copy, monkeyp
 
 
 def test_a_retrained_run_fits_its_prior_again(run_copy, monkeypatch):
-    from dfcvae.io import load_run, save_model
+    from dfcvae.saved.model_files import load_run, save_model
 
     fitted_prior(run_copy, progress=False)
     stale = read_prior(run_copy / PRIOR_FILE)[1]["model_sha256"]

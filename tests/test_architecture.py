@@ -1,5 +1,6 @@
 """The shape of the code that docs/architecture.md describes, checked on the source itself:
-imports form no cycle (src/ and benchmarks/), config.py is a leaf, no function grows past the
+imports form no cycle (src/ and benchmarks/) and run down the documented layers, every
+top-level module sits in one layer, config.py is a leaf, no function grows past the
 size a reader takes in at once, and the formatter formats everything (no ``# fmt: skip``).
 Modules are split by concern, not by a line count."""
 
@@ -131,3 +132,54 @@ def test_the_formatter_formats_every_line() -> None:
         if "fmt: skip" in line or "fmt: off" in line
     ]
     assert skipped == []
+
+
+# The one upward edge docs/architecture.md names, on purpose.
+UPWARD_EDGES = {("dfcvae.data.datamodule", "dfcvae.training.resume")}
+
+
+def documented_layers() -> list[set[str]]:
+    """The layers of docs/architecture.md's table, bottom first: each the set of the top-level
+    modules and folders of src/dfcvae that its row names (in backticks, folders with a ``/``)."""
+    top = {p.stem for p in (SRC / "dfcvae").glob("*.py")} | {
+        p.name for p in (SRC / "dfcvae").iterdir() if (p / "__init__.py").is_file()
+    }
+    table = (ROOT / "docs" / "architecture.md").read_text().split("## Layers")[1]
+    rows = [line.split("|") for line in table.splitlines() if line.startswith("| ")][1:]
+    return [
+        {name.rstrip("/") for name in row[2].split("`")[1::2]} & top
+        for row in rows
+        if not row[1].strip().startswith("-")
+    ]
+
+
+def test_every_module_of_the_tree_sits_in_one_documented_layer() -> None:
+    layers = documented_layers()
+    top = {p.stem for p in (SRC / "dfcvae").glob("*.py")} | {
+        p.name for p in (SRC / "dfcvae").iterdir() if (p / "__init__.py").is_file()
+    }
+    placed = [name for layer in layers for name in layer]
+    assert len(placed) == len(set(placed)), placed  # no module in two layers
+    assert top - {"__init__", "__main__"} == set(placed)
+
+
+def test_imports_run_down_the_documented_layers() -> None:
+    """A module imports from its own layer or the ones below it, lazily too: the folders
+    (``vae/``, ``saved/``, ``training/``...) show the layers without reading the doc."""
+    rank = {name: i for i, layer in enumerate(documented_layers()) for name in layer}
+
+    def layer_of(module: str) -> int | None:
+        parts = module.split(".")
+        return rank.get(parts[1]) if len(parts) > 1 else None
+
+    upward = sorted(
+        (name, other)
+        for name, targets in package_edges().items()
+        for other in targets
+        if layer_of(name) is not None
+        and layer_of(other) is not None
+        and layer_of(other) > layer_of(name)
+        and (name, other) not in UPWARD_EDGES
+    )
+    assert upward == []
+    assert documented_layers()[-1] == {"cli"}

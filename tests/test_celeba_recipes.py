@@ -13,7 +13,7 @@ from dfcvae import DFCVAE
 from dfcvae.cli import main
 from dfcvae.config import read_config_file
 from dfcvae.configs import config_path
-from dfcvae.presets import config_from_preset
+from dfcvae.vae.presets import config_from_preset
 from tests.data_fixtures import CELEBA_LAYOUTS, make_celeba
 from tests.model_layers import ORIGINAL_128, layer_list
 

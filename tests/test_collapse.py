@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfcvae.collapse import (
+from dfcvae.vae.collapse import (
     active_units,
     kl_per_image,
     latent_usage,

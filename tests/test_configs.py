@@ -9,8 +9,8 @@ import pytest
 from dfcvae.config import read_config_file
 from dfcvae.configs import config_path
 from dfcvae.errors import ConfigError
-from dfcvae.presets import PRESETS, config_from_preset
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.presets import PRESETS, config_from_preset
+from dfcvae.vae.run_config import RunConfig
 
 CONFIGS = sorted((Path(__file__).parent.parent / "src" / "dfcvae" / "configs").glob("*.toml"))
 

@@ -17,7 +17,7 @@ from dfcvae.data.celeba import FRAME
 from dfcvae.data.prepare import native_size, prepare_image, read_image
 from dfcvae.explore import decode_upload
 from dfcvae.explore import prepare_image as prepare_upload
-from dfcvae.presets import config_from_preset
+from dfcvae.vae.presets import config_from_preset
 from tests.data_fixtures import make_celeba
 
 RECIPES = [

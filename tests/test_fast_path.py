@@ -1,4 +1,4 @@
-"""The fast training path (the fused forms of ``dfcvae.fast_paths``, channels-last weights and
+"""The fast training path (the fused forms of ``dfcvae.vae.fast_paths``, channels-last weights and
 inputs, fused Adam, bf16 autocast where the hardware has it) gives the losses of the plain fp32
 NCHW path of the paper's layers, step for step; each fused form equals its plain form on its
 own, and forward hooks on the paper's layers fire in either form.
@@ -25,9 +25,9 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from dfcvae import DFCVAE, PRESETS, ModelConfig, config_from_preset
-from dfcvae.fast_paths import FusedDecoderBlock, fuse_decoder
+from dfcvae.vae.fast_paths import FusedDecoderBlock, fuse_decoder
 from dfcvae.loss_networks import LossNetwork, get_spec
-from dfcvae.model import DecoderBlock, decoder_block
+from dfcvae.vae.model import DecoderBlock, decoder_block
 from dfcvae.training.module import DFCVAEModule
 
 aten = torch.ops.aten
@@ -260,7 +260,7 @@ def test_a_training_step_of_every_preset_makes_no_tensor_from_python_data(
     def random_network(name, layers, weights=None, input_size=None):  # noqa: ANN001, ANN202
         return LossNetwork(get_spec(name), layers, None, "random", input_size)
 
-    monkeypatch.setattr("dfcvae.losses.build_loss_network", random_network)
+    monkeypatch.setattr("dfcvae.vae.losses.build_loss_network", random_network)
     overrides = {
         "model": {"image_size": 32, "channels": 3, "latent_dim": 8, "base_width": 8},
         "train": {"batch_size": 2},

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from dfcvae import config_from_preset
-from dfcvae.losses import ssim_colour_loss
+from dfcvae.vae.losses import ssim_colour_loss
 from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.precision import choose_precision, cpu_flags, resolve_precision
 from dfcvae.training.trainer import build_trainer

@@ -14,8 +14,8 @@ from torch import nn
 from dfcvae import config_from_preset
 from dfcvae.loss_networks.base import IMAGENET_STD, LossNetwork
 from dfcvae.loss_networks.vgg import CAFFE_FEATURE_SCALE, VGG19, build_vgg19_features
-from dfcvae.losses import DFCVAELoss
-from dfcvae.model import VAEOutput
+from dfcvae.vae.losses import DFCVAELoss
+from dfcvae.vae.model import VAEOutput
 
 CAFFE_MEAN_PIXEL_BGR = torch.tensor([103.939, 116.779, 123.68])
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]

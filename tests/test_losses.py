@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torchvision.models.vgg import cfgs, make_layers
 
 from dfcvae import DFCVAE, DFCVAELoss, ModelConfig, config_from_preset
-from dfcvae.losses import feature_loss, kl_divergence, pixel_loss, ssim_colour_loss
+from dfcvae.vae.losses import feature_loss, kl_divergence, pixel_loss, ssim_colour_loss
 
 
 def test_kl_divergence_sums_latent_dims_and_averages_batch() -> None:

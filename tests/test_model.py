@@ -13,9 +13,9 @@ from torch import nn
 from dfcvae import DFCVAE, ModelConfig
 from dfcvae.analysis.latents import decode, encode
 from dfcvae.errors import ConfigError
-from dfcvae.io import load_run, save_model
-from dfcvae.model import decoder_block, evaluating
-from dfcvae.run_config import RunConfig
+from dfcvae.saved.model_files import load_run, save_model
+from dfcvae.vae.model import decoder_block, evaluating
+from dfcvae.vae.run_config import RunConfig
 from tests.model_layers import ORIGINAL_128, layer_list
 
 

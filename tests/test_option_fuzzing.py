@@ -36,7 +36,7 @@ import dfcvae.training.classifier
 import dfcvae.training.trainer
 from dfcvae.analysis import linear_svm
 from dfcvae.cli import build_parser, main
-from dfcvae.run_config import SECTIONS
+from dfcvae.vae.run_config import SECTIONS
 
 WORK = Path(tempfile.mkdtemp(prefix="dfcvae-fuzz-"))
 MISSING_RUN = str(WORK / "no-such-run")

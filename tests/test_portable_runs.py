@@ -17,7 +17,7 @@ import dfcvae
 from dfcvae.cli import build_parser, main
 from dfcvae.errors import RunDirError
 from dfcvae.files import CONFIG_FILE, MODEL_FILE, read_tensors
-from dfcvae.presets import config_from_preset
+from dfcvae.vae.presets import config_from_preset
 
 ANALYSIS_COMMANDS = (
     "reconstruct",

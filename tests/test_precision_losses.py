@@ -14,14 +14,14 @@ import torch
 import torch.nn.functional as F
 
 from dfcvae import config_from_preset
-from dfcvae.losses import (
+from dfcvae.vae.losses import (
     DFCVAELoss,
     feature_loss,
     kl_divergence,
     pixel_loss,
     ssim_colour_loss,
 )
-from dfcvae.model import VAEOutput
+from dfcvae.vae.model import VAEOutput
 
 FP32_RTOL = 1e-5
 
@@ -159,7 +159,7 @@ def test_feature_loss_matches_mse_loss_on_fp32_copies_value_and_gradient(layouts
     """SquaredErrorMean (feature_loss's fused fp32 MSE, read piece by piece) against
     F.mse_loss on fp32 copies: the same value and the same gradient for the reconstruction's
     maps, in their own dtype and layout, over several pieces; none for the target's maps."""
-    from dfcvae.fast_paths import CPU_PIECE
+    from dfcvae.vae.fast_paths import CPU_PIECE
 
     generator = torch.Generator().manual_seed(11)
     shape = (3, 16, 80, 80)  # 307,200 elements: more than one piece, the last one partial

@@ -13,7 +13,7 @@ from dfcvae.analysis.latents import decode, encode
 from dfcvae.analysis.quality import laplacian_variance, paired_t_test, ssim_per_image
 from dfcvae.analysis.runs import open_run
 from dfcvae.analysis.selection import choose_indices, stack_images
-from dfcvae.collapse import active_units
+from dfcvae.vae.collapse import active_units
 from tests.conftest import needs_fashion_mnist
 
 STEPS = 700  # the demo's budget

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from dfcvae.cli import main
 from dfcvae.errors import ConfigError, DFCVAEError
-from dfcvae.loss_config import RECONSTRUCTIONS
+from dfcvae.vae.loss_config import RECONSTRUCTIONS
 from dfcvae.loss_networks import LOSS_NETWORKS, layer_names
-from dfcvae.presets import PRESETS, config_from_preset
+from dfcvae.vae.presets import PRESETS, config_from_preset
 from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.trainer import build_trainer
 from tests.conftest import needs_fashion_mnist

@@ -12,7 +12,7 @@ from dfcvae.analysis.evaluate import METRICS
 from dfcvae.report.findings import findings
 from dfcvae.report.markup import ReportData, best_indices, cells
 from dfcvae.report.sections import glance_section, metrics_section
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.run_config import RunConfig
 
 
 def t_test(
@@ -178,7 +178,7 @@ def test_best_indices(values, better, expected):
      ("vae-mix", "DFC-VAE + pixel loss: vgg19 relu1_1, relu2_1, relu3_1, relu4_1, relu5_1")],
 )  # fmt: skip
 def test_each_run_is_described_by_its_loss(preset, described):
-    from dfcvae.presets import config_from_preset
+    from dfcvae.vae.presets import config_from_preset
     from dfcvae.report.markup import describe_run
 
     assert describe_run(config_from_preset(preset)) == described

@@ -14,9 +14,9 @@ from torch import nn
 import dfcvae.training.precision as precision_module
 import dfcvae.training.trainer as train_module
 from dfcvae.loss_networks.base import LossNetwork, LossNetworkSpec
-from dfcvae.losses import DFCVAELoss
-from dfcvae.presets import config_from_preset
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.losses import DFCVAELoss
+from dfcvae.vae.presets import config_from_preset
+from dfcvae.vae.run_config import RunConfig
 from tests.conftest import FASHION_MNIST, tiny_config
 
 # --- The loss network stays in eval mode ---------------------------------------------------

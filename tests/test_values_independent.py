@@ -33,7 +33,7 @@ from dfcvae.analysis.quality import (
 )
 from dfcvae.errors import ConfigError
 from dfcvae.loss_networks.base import LossNetwork, LossNetworkSpec
-from dfcvae.losses import kl_divergence, pixel_loss
+from dfcvae.vae.losses import kl_divergence, pixel_loss
 from dfcvae.report.markup import cells
 
 
@@ -401,7 +401,7 @@ def test_svm_accuracy_is_scikit_learn_s_at_the_chosen_c_and_ties_keep_the_first_
 
 
 def test_the_ssim_part_of_the_ssim_colour_loss_is_ssim_over_data_range_1():
-    from dfcvae.losses import ssim_colour_loss
+    from dfcvae.vae.losses import ssim_colour_loss
 
     x, recon = images(3, seed=8), images(3, seed=9)
     by_hand = np.mean([ssim_by_hand(a[0].double().numpy(), b[0].double().numpy())
@@ -504,7 +504,7 @@ def test_the_default_pixel_loss_is_the_squared_error():
 
 
 def test_the_ssim_colour_loss_uses_data_range_1_not_the_data_s():
-    from dfcvae.losses import ssim_colour_loss
+    from dfcvae.vae.losses import ssim_colour_loss
 
     x, recon = 0.5 * images(2, seed=3), 0.5 * images(2, seed=4)  # values in [0, 0.5]
     by_hand = np.mean([ssim_by_hand(a[0].double().numpy(), b[0].double().numpy())

@@ -15,7 +15,7 @@ import dfcvae
 from dfcvae import DFCVAE, ModelConfig, RunConfig
 from dfcvae.cli import main
 from dfcvae.errors import RunDirError
-from dfcvae.io import CONFIG_FORMAT, load_run, save_model
+from dfcvae.saved.model_files import CONFIG_FORMAT, load_run, save_model
 from dfcvae.version import package_version
 
 

@@ -12,26 +12,26 @@ from typing import TYPE_CHECKING, Any
 
 # Public name -> the module that defines it.
 _EXPORTS = {
-    "DFCVAE": "dfcvae.model",
-    "DFCVAELoss": "dfcvae.losses",
-    "PRESETS": "dfcvae.presets",
+    "DFCVAE": "dfcvae.vae.model",
+    "DFCVAELoss": "dfcvae.vae.losses",
+    "PRESETS": "dfcvae.vae.presets",
     "DataConfig": "dfcvae.data.config",
-    "LossConfig": "dfcvae.loss_config",
-    "ModelConfig": "dfcvae.model_config",
-    "PerceptualLoss": "dfcvae.perceptual",
-    "RunConfig": "dfcvae.run_config",
+    "LossConfig": "dfcvae.vae.loss_config",
+    "ModelConfig": "dfcvae.vae.model_config",
+    "PerceptualLoss": "dfcvae.vae.perceptual",
+    "RunConfig": "dfcvae.vae.run_config",
     "TrainConfig": "dfcvae.config",
-    "VAEOutput": "dfcvae.model",
-    "config_from_preset": "dfcvae.presets",
-    "feature_loss": "dfcvae.losses",
-    "from_pretrained": "dfcvae.pretrained",
-    "kl_divergence": "dfcvae.losses",
-    "load": "dfcvae.io",
-    "load_run": "dfcvae.io",
-    "pixel_loss": "dfcvae.losses",
-    "save_model": "dfcvae.io",
-    "save_pretrained": "dfcvae.pretrained",
-    "ssim_colour_loss": "dfcvae.losses",
+    "VAEOutput": "dfcvae.vae.model",
+    "config_from_preset": "dfcvae.vae.presets",
+    "feature_loss": "dfcvae.vae.losses",
+    "from_pretrained": "dfcvae.saved.pretrained",
+    "kl_divergence": "dfcvae.vae.losses",
+    "load": "dfcvae.saved.model_files",
+    "load_run": "dfcvae.saved.model_files",
+    "pixel_loss": "dfcvae.vae.losses",
+    "save_model": "dfcvae.saved.model_files",
+    "save_pretrained": "dfcvae.saved.pretrained",
+    "ssim_colour_loss": "dfcvae.vae.losses",
     "train": "dfcvae.training.trainer",
     "__version__": "dfcvae.version",
 }
@@ -64,15 +64,21 @@ __all__ = [
 if TYPE_CHECKING:
     from dfcvae.config import TrainConfig
     from dfcvae.data.config import DataConfig
-    from dfcvae.io import load, load_run, save_model
-    from dfcvae.loss_config import LossConfig
-    from dfcvae.losses import DFCVAELoss, feature_loss, kl_divergence, pixel_loss, ssim_colour_loss
-    from dfcvae.model import DFCVAE, VAEOutput
-    from dfcvae.model_config import ModelConfig
-    from dfcvae.perceptual import PerceptualLoss
-    from dfcvae.presets import PRESETS, config_from_preset
-    from dfcvae.pretrained import from_pretrained, save_pretrained
-    from dfcvae.run_config import RunConfig
+    from dfcvae.saved.model_files import load, load_run, save_model
+    from dfcvae.vae.loss_config import LossConfig
+    from dfcvae.vae.losses import (
+        DFCVAELoss,
+        feature_loss,
+        kl_divergence,
+        pixel_loss,
+        ssim_colour_loss,
+    )
+    from dfcvae.vae.model import DFCVAE, VAEOutput
+    from dfcvae.vae.model_config import ModelConfig
+    from dfcvae.vae.perceptual import PerceptualLoss
+    from dfcvae.vae.presets import PRESETS, config_from_preset
+    from dfcvae.saved.pretrained import from_pretrained, save_pretrained
+    from dfcvae.vae.run_config import RunConfig
     from dfcvae.training.trainer import train
 
 

@@ -2,7 +2,7 @@
 bounds; from them this module builds argparse flags, reads TOML or JSON config files, merges and
 type-checks config dicts. ``TrainConfig`` lives here because it needs nothing else; the model's,
 the loss's and the data's configs sit beside the code that uses them, and ``RunConfig``
-(``dfcvae.run_config``) puts the four together.
+(``dfcvae.vae.run_config``) puts the four together.
 
 This module imports nothing from dfcvae but ``dfcvae.errors``.
 """

@@ -35,8 +35,8 @@ from dfcvae.data import SPLITS, DataConfig
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
 from dfcvae.files import MODEL_FILE, write_json
 from dfcvae.offline import forced as forced_offline
-from dfcvae.presets import config_from_preset
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.presets import config_from_preset
+from dfcvae.vae.run_config import RunConfig
 
 if TYPE_CHECKING:
     from dfcvae.analysis.pipeline import AnalysisSettings

@@ -2,7 +2,7 @@
 
 Per run: reconstruction MSE, PSNR and SSIM; sharpness (Laplacian variance) of the reconstructions
 and of samples, beside the originals'; the KL per image and the number of active latent units
-(``dfcvae.collapse``), so that a collapsed posterior is never silent; LPIPS when its weights are
+(``dfcvae.vae.collapse``), so that a collapsed posterior is never silent; LPIPS when its weights are
 here; Fréchet distances between real test images and samples (and reconstructions) in each
 available feature space, each named by its space. Samples come from each sampler of
 ``samplers`` (``latent_prior``: the paper's N(0, T^2 I) and the density fitted to the train
@@ -36,7 +36,7 @@ from dfcvae.analysis.quality import (
 from dfcvae.analysis.runs import Run, RunLike, open_run, run_names
 from dfcvae.analysis.scorers import FEATURE_SPACES, Scorers, extract
 from dfcvae.analysis.selection import check_split, choose_indices, stack_images
-from dfcvae.collapse import ACTIVE_THRESHOLD, active_units, kl_per_image
+from dfcvae.vae.collapse import ACTIVE_THRESHOLD, active_units, kl_per_image
 from dfcvae.errors import ConfigError
 
 # Per-image metrics: (description, which way is better).

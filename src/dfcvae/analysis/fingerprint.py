@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dfcvae.errors import RunDirError
 from dfcvae.files import MODEL_FILE
-from dfcvae.io import read_config
+from dfcvae.saved.model_files import read_config
 
 CHUNK = 1 << 20
 # (path, size, mtime_ns) -> sha256 of the file: a model is hashed once per process.

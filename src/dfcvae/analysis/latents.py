@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from dfcvae.model import DFCVAE, evaluating
+from dfcvae.vae.model import DFCVAE, evaluating
 
 
 @torch.no_grad()

@@ -1,5 +1,5 @@
 """LPIPS (learned perceptual image patch similarity, torchmetrics, AlexNet backbone): an
-evaluation metric, not the paper's feature perceptual loss (``dfcvae.losses``).
+evaluation metric, not the paper's feature perceptual loss (``dfcvae.vae.losses``).
 
 torchmetrics ships LPIPS's linear layers, but the AlexNet backbone comes from torchvision's
 ImageNet weights: present in the torch hub cache, or downloaded unless ``DFCVAE_OFFLINE`` says

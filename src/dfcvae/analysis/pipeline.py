@@ -35,8 +35,8 @@ from dfcvae.analysis.runs import Run, open_run, run_names
 from dfcvae.analysis.store import ResultsStore
 from dfcvae.analysis.training_logs import read_loss_log
 from dfcvae.errors import DFCVAEError
-from dfcvae.io import read_config
-from dfcvae.run_config import RunConfig
+from dfcvae.saved.model_files import read_config
+from dfcvae.vae.run_config import RunConfig
 
 RUN_KINDS = (
     "reconstruction",

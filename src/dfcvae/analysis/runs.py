@@ -12,9 +12,9 @@ import torch
 
 from dfcvae.analysis.selection import check_split
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
-from dfcvae.io import load_run
-from dfcvae.model import DFCVAE
-from dfcvae.run_config import RunConfig
+from dfcvae.saved.model_files import load_run
+from dfcvae.vae.model import DFCVAE
+from dfcvae.vae.run_config import RunConfig
 
 
 class MissingLabelsError(DFCVAEError):
@@ -79,7 +79,7 @@ def open_run(
 
     data_root: read the data from there instead of the folder in ``config.json`` (a run moved
     to another machine, or trained with a relative ``--data-root``); checkpoint: load a
-    Lightning checkpoint of the run instead of ``model.safetensors`` (``dfcvae.io.load_run``).
+    Lightning checkpoint of the run instead of ``model.safetensors`` (``dfcvae.saved.model_files.load_run``).
     """
     device = resolve_device(device)
     if isinstance(run, Run):

@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from dfcvae.data import prepare
 from dfcvae.data.images import BadImage
 from dfcvae.errors import ConfigError
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.run_config import RunConfig
 
 
 class ResizedImageWarning(UserWarning):

@@ -1,5 +1,5 @@
-"""``dfcvae export``: a trained run as ONNX files (``dfcvae.export``) or as a folder in the
-Hugging Face Hub's layout with a model card (``dfcvae.pretrained.save_pretrained``)."""
+"""``dfcvae export``: a trained run as ONNX files (``dfcvae.saved.export``) or as a folder in the
+Hugging Face Hub's layout with a model card (``dfcvae.saved.pretrained.save_pretrained``)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ FORMATS = ("onnx", "hub")
 def cmd_export(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else Path(args.run) / "export" / args.format
     if args.format == "hub":
-        from dfcvae.pretrained import save_pretrained
+        from dfcvae.saved.pretrained import save_pretrained
 
         folder = save_pretrained(args.run, out, checkpoint=args.checkpoint, metrics=args.metrics)
         wrote(f"{folder} (config.json, model.safetensors, README.md)")
         return
-    from dfcvae.export import ONNX_TOLERANCE, check_onnx, export_onnx
-    from dfcvae.io import load
+    from dfcvae.saved.export import ONNX_TOLERANCE, check_onnx, export_onnx
+    from dfcvae.saved.model_files import load
 
     model = load(args.run, checkpoint=args.checkpoint)
     for path in export_onnx(model, out):

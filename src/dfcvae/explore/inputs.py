@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from dfcvae.data.images import load_upright
 from dfcvae.data.prepare import prepare_image as prepare
 from dfcvae.errors import DFCVAEError
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.run_config import RunConfig
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_BYTES = 20 * 1024 * 1024

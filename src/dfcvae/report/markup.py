@@ -9,7 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.run_config import RunConfig
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Every ``every`` steps, once the KL warm-up is over and the decoder has had ``grace`` steps to
 learn anything at all, the callback encodes the step's batch (eval mode, no gradients, so
 BatchNorm statistics are untouched), logs ``train/active_units`` and ``train/spread``, and warns in
-one line the first time ``dfcvae.collapse`` calls it collapsed.
+one line the first time ``dfcvae.vae.collapse`` calls it collapsed.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import lightning as L
 import torch
 
-from dfcvae.collapse import LatentUsage, latent_usage
-from dfcvae.model import evaluating
+from dfcvae.vae.collapse import LatentUsage, latent_usage
+from dfcvae.vae.model import evaluating
 
 
 class KLCollapseWarning(UserWarning):

@@ -11,10 +11,10 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 
-from dfcvae.fast_paths import fuse_decoder
-from dfcvae.losses import DFCVAELoss, LossTerms
-from dfcvae.model import DFCVAE
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.fast_paths import fuse_decoder
+from dfcvae.vae.losses import DFCVAELoss, LossTerms
+from dfcvae.vae.model import DFCVAE
+from dfcvae.vae.run_config import RunConfig
 from dfcvae.training.nonfinite import NonFiniteGuard
 
 

@@ -14,9 +14,9 @@ from typing import Any
 from dfcvae.config import flag_name
 from dfcvae.errors import ConfigError
 from dfcvae.files import CONFIG_FILE
-from dfcvae.io import read_config
-from dfcvae.model_config import ModelConfig
-from dfcvae.run_config import RunConfig
+from dfcvae.saved.model_files import read_config
+from dfcvae.vae.model_config import ModelConfig
+from dfcvae.vae.run_config import RunConfig
 from dfcvae.training.resume import read_checkpoint
 
 

@@ -21,7 +21,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import make_grid
 
-from dfcvae.model import evaluating
+from dfcvae.vae.model import evaluating
 
 SAMPLE_SEED = 20170201  # the fixed draws z of the "samples" image
 

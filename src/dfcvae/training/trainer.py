@@ -20,8 +20,8 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from dfcvae.config import TrainConfig
 from dfcvae.errors import ConfigError, RunDirError, first_line
 from dfcvae.files import CONFIG_FILE, write_json
-from dfcvae.io import config_document, save_model
-from dfcvae.run_config import RunConfig
+from dfcvae.saved.model_files import config_document, save_model
+from dfcvae.vae.run_config import RunConfig
 from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
 from dfcvae.training.module import DFCVAEModule

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dfcvae.losses import kl_per_image
+from dfcvae.vae.losses import kl_per_image
 
 ACTIVE_THRESHOLD = 0.01
 # Collapse sets in when no latent unit is active, or when the reconstructions of a batch keep

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dfcvae.errors import ConfigError, InputError
-from dfcvae.fast_paths import fused_squared_error_mean
+from dfcvae.vae.fast_paths import fused_squared_error_mean
 from dfcvae.loss_networks import LossNetwork, build_loss_network, get_spec
-from dfcvae.presets import PRESETS, config_from_preset
+from dfcvae.vae.presets import PRESETS, config_from_preset
 
 Reduction = Literal["mean", "sum", "none"]
 REDUCTIONS = ("mean", "sum", "none")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.run_config import RunConfig
 
 TORCHVISION_MODELS = "https://pytorch.org/vision/stable/models.html"
 PAPER = "Hou, Shen, Sun, Qiu: Deep Feature Consistent Variational Autoencoder (WACV 2017)"

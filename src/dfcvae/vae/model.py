@@ -8,7 +8,7 @@ LeakyReLU(0.2); the last block has no BatchNorm and no activation.
 
 Every layer runs in the order listed, so forward hooks and the layers' settings behave as in any
 ``nn.Sequential``. Faster forms of the same functions (the decoder block as one transposed
-convolution) live in ``dfcvae.fast_paths`` and are chosen where the model is built for training
+convolution) live in ``dfcvae.vae.fast_paths`` and are chosen where the model is built for training
 or loaded (``fast_paths.fuse_decoder``).
 
 ``ModelConfig.architecture``:
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dfcvae.model_config import ModelConfig
+from dfcvae.vae.model_config import ModelConfig
 
 
 @dataclass
@@ -83,7 +83,7 @@ class ReplicationPad2d(nn.ReplicationPad2d):
 
 class DecoderBlock(nn.Sequential):
     """Upsample x2 (nearest) -> ReplicationPad2d(1) -> Conv 3x3 [-> BatchNorm -> LeakyReLU], run
-    one layer after the other. ``dfcvae.fast_paths.FusedDecoderBlock`` computes the same block
+    one layer after the other. ``dfcvae.vae.fast_paths.FusedDecoderBlock`` computes the same block
     with the same layers (and so the same state dict) faster."""
 
 
@@ -165,7 +165,7 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
 class DFCVAE(nn.Module):
     """The variational autoencoder trained with a feature perceptual loss (or a pixel loss: PVAE).
 
-    The loss is not part of the model: see ``dfcvae.losses``. The model holds only the encoder and
+    The loss is not part of the model: see ``dfcvae.vae.losses``. The model holds only the encoder and
     the decoder, so model files never contain the loss network.
     """
 

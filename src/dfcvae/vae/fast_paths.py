@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules import module as module_hooks
 
-from dfcvae.model import DFCVAE, DecoderBlock
+from dfcvae.vae.model import DFCVAE, DecoderBlock
 
 # Row k of the 4x4 kernel that ``upsample_conv`` applies sums these taps of a 3x3 kernel's rows
 # (and likewise for columns): each output pixel of a 3x3 convolution of a nearest-upsampled (x2),

@@ -26,7 +26,7 @@ from torch import nn
 
 from dfcvae.errors import ConfigError, DFCVAEError, first_line
 from dfcvae.files import atomic_write
-from dfcvae.model import DFCVAE
+from dfcvae.vae.model import DFCVAE
 
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"

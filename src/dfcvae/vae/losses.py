@@ -6,7 +6,7 @@ Reductions (the most asked-about point in other ports; docs/loss-scale.md derive
   summed over the batch, as the original code's KLDCriterion.
 - ``pixel_loss``: squared error (or BCE) summed over pixels of an image, averaged over the batch
   (PVAE); the ``mix`` reconstruction uses its per-element mean instead (seed 004).
-- ``feature_loss`` (``dfcvae.perceptual``, run by ``PerceptualLoss``): for each loss-network
+- ``feature_loss`` (``dfcvae.vae.perceptual``, run by ``PerceptualLoss``): for each loss-network
   layer l, mean((s * phi_l(x) - s * phi_l(x_hat))^2) over every element (batch, channel,
   height, width), weighted by w_l and summed over layers; s is the loss network's feature scale
   (VGG19: the Caffe input scale of the original code).
@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from dfcvae.loss_config import LossConfig
+from dfcvae.vae.loss_config import LossConfig
 from dfcvae.loss_networks import LossNetwork, build_loss_network
-from dfcvae.model import VAEOutput
-from dfcvae.perceptual import PerceptualLoss, feature_loss
+from dfcvae.vae.model import VAEOutput
+from dfcvae.vae.perceptual import PerceptualLoss, feature_loss
 
 __all__ = [
     "DFCVAELoss",

@@ -13,7 +13,7 @@ from dfcvae.data.build import GRAYSCALE_DATASETS
 from dfcvae.errors import ConfigError
 from dfcvae.loss_networks.classifier import CLASSIFIER
 from dfcvae.loss_networks.vgg import VGG19
-from dfcvae.run_config import RunConfig
+from dfcvae.vae.run_config import RunConfig
 
 # Chosen on Fashion-MNIST by benchmarks/loss_defaults.py; docs/loss-scale.md has the sweeps.
 SSIM_COLOUR_KL_WEIGHT = 0.003

@@ -13,8 +13,8 @@ from typing import Any
 from dfcvae.config import TrainConfig, dataclass_from_dict
 from dfcvae.data.config import DataConfig
 from dfcvae.errors import ConfigError
-from dfcvae.loss_config import LossConfig
-from dfcvae.model_config import ModelConfig
+from dfcvae.vae.loss_config import LossConfig
+from dfcvae.vae.model_config import ModelConfig
 
 SECTIONS: dict[str, type] = {
     "model": ModelConfig,
