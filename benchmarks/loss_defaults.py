@@ -24,9 +24,9 @@ from dfcvae.analysis.latents import decode, encode_posterior
 from dfcvae.analysis.quality import laplacian_variance, mse_per_image, paired_t_test, ssim_per_image
 from dfcvae.analysis.runs import open_run
 from dfcvae.analysis.selection import choose_indices, stack_images
-from dfcvae.vae.collapse import active_units, kl_per_image, reconstruction_spread
 from dfcvae.files import MODEL_FILE
 from dfcvae.training.trainer import train
+from dfcvae.vae.collapse import active_units, kl_per_image, reconstruction_spread
 
 STEPS = 700
 N_EVAL = 500

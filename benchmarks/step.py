@@ -37,12 +37,12 @@ from ceiling import kernel_flops, record_kernels, replay
 from common import Clock, Samples, set_allocator
 from dfcvae import RunConfig, config_from_preset
 from dfcvae.loss_networks.vgg import VGG19
-from dfcvae.vae.losses import kl_divergence, pixel_loss
-from dfcvae.vae.model import DFCVAE
 from dfcvae.training.memory import keep_freed_memory, trains_on_cpu
 from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.precision import resolve_precision
 from dfcvae.training.trainer import build_trainer
+from dfcvae.vae.losses import kl_divergence, pixel_loss
+from dfcvae.vae.model import DFCVAE
 
 warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
 warnings.filterwarnings("ignore", message=".*self.log.*")

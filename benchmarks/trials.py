@@ -18,8 +18,8 @@ import torch
 
 from common import Clock, Samples, set_allocator
 from dfcvae import RunConfig
-from dfcvae.vae.fast_paths import fuse_decoder
 from dfcvae.loss_networks import build_loss_network
+from dfcvae.vae.fast_paths import fuse_decoder
 from dfcvae.vae.losses import feature_loss, kl_divergence, pixel_loss
 from dfcvae.vae.model import DFCVAE
 from step import NaiveReference, synthetic_images

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from dfcvae.training.collapse_monitor import CollapseMonitor, KLCollapseWarning
 from dfcvae.vae.collapse import (
     active_units,
     kl_per_image,
     latent_usage,
     reconstruction_spread,
 )
-from dfcvae.training.collapse_monitor import CollapseMonitor, KLCollapseWarning
 from tests.conftest import FASHION_MNIST, tiny_config
 
 

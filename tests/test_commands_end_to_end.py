@@ -19,8 +19,8 @@ from scipy.stats import ttest_rel
 
 from dfcvae.cli import main
 from dfcvae.data import build_dataset
-from dfcvae.saved.model_files import load_run
 from dfcvae.report.images import PADDING
+from dfcvae.saved.model_files import load_run
 from tests.conftest import perturbed_copy
 from tests.test_values_independent import ssim_by_hand
 

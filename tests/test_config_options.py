@@ -17,9 +17,9 @@ from dfcvae.cli.train_commands import run_config_from_args
 from dfcvae.config import TrainConfig, add_flags, dataclass_from_dict, flag_values, option
 from dfcvae.data import DataConfig, DFCVAEDataModule, build_dataset
 from dfcvae.errors import ConfigError
+from dfcvae.training.classifier_config import ClassifierTrainConfig
 from dfcvae.vae.presets import config_from_preset
 from dfcvae.vae.run_config import SECTIONS, RunConfig
-from dfcvae.training.classifier_config import ClassifierTrainConfig
 from tests.data_fixtures import FASHION_MNIST_DIR
 
 

@@ -16,11 +16,11 @@ import torch
 import dfcvae
 from dfcvae.cli import main
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
-from dfcvae.saved.export import ONNX_TOLERANCE, check_onnx, export_onnx
 from dfcvae.files import CONFIG_FILE, MODEL_FILE
+from dfcvae.saved.export import ONNX_TOLERANCE, check_onnx, export_onnx
 from dfcvae.saved.model_card import model_card
-from dfcvae.vae.presets import config_from_preset
 from dfcvae.saved.pretrained import SHARED_FILES, from_pretrained
+from dfcvae.vae.presets import config_from_preset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

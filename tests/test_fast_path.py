@@ -25,10 +25,10 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from dfcvae import DFCVAE, PRESETS, ModelConfig, config_from_preset
-from dfcvae.vae.fast_paths import FusedDecoderBlock, fuse_decoder
 from dfcvae.loss_networks import LossNetwork, get_spec
-from dfcvae.vae.model import DecoderBlock, decoder_block
 from dfcvae.training.module import DFCVAEModule
+from dfcvae.vae.fast_paths import FusedDecoderBlock, fuse_decoder
+from dfcvae.vae.model import DecoderBlock, decoder_block
 
 aten = torch.ops.aten
 FP32_TOLERANCE = 1e-5

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from dfcvae import config_from_preset
-from dfcvae.vae.losses import ssim_colour_loss
 from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.precision import choose_precision, cpu_flags, resolve_precision
 from dfcvae.training.trainer import build_trainer
+from dfcvae.vae.losses import ssim_colour_loss
 
 ON_CPU = os.environ.get("DFCVAE_GPU_TESTS_ON_CPU") == "1"
 DEVICE = "cpu" if ON_CPU else "cuda"

@@ -18,9 +18,9 @@ import dfcvae
 from dfcvae.cli import ALL, COMMANDS, build_parser, main
 from dfcvae.config import TrainConfig
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
+from dfcvae.training.run_dir import removed_on_failure
 from dfcvae.vae.presets import config_from_preset
 from dfcvae.vae.run_config import RunConfig
-from dfcvae.training.run_dir import removed_on_failure
 
 
 def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:

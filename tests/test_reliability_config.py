@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 from dfcvae.cli import main
 from dfcvae.errors import ConfigError, DFCVAEError
-from dfcvae.vae.loss_config import RECONSTRUCTIONS
 from dfcvae.loss_networks import LOSS_NETWORKS, layer_names
-from dfcvae.vae.presets import PRESETS, config_from_preset
 from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.trainer import build_trainer
+from dfcvae.vae.loss_config import RECONSTRUCTIONS
+from dfcvae.vae.presets import PRESETS, config_from_preset
 from tests.conftest import needs_fashion_mnist
 
 pytestmark = pytest.mark.usefixtures("one_thread")

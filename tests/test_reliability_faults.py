@@ -27,10 +27,10 @@ import dfcvae.training.run_dir as run_dir_module
 from dfcvae.cli import main
 from dfcvae.data import DFCVAEDataModule
 from dfcvae.errors import RunDirError
-from dfcvae.vae.losses import DFCVAELoss
 from dfcvae.training.module import DFCVAEModule
 from dfcvae.training.resume import AtomicCheckpointIO, read_checkpoint, resume_checkpoint
 from dfcvae.training.trainer import build_trainer, train
+from dfcvae.vae.losses import DFCVAELoss
 from tests.conftest import needs_fashion_mnist, tiny_config
 from tests.data_fixtures import name_in_split
 

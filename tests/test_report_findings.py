@@ -178,8 +178,8 @@ def test_best_indices(values, better, expected):
      ("vae-mix", "DFC-VAE + pixel loss: vgg19 relu1_1, relu2_1, relu3_1, relu4_1, relu5_1")],
 )  # fmt: skip
 def test_each_run_is_described_by_its_loss(preset, described):
-    from dfcvae.vae.presets import config_from_preset
     from dfcvae.report.markup import describe_run
+    from dfcvae.vae.presets import config_from_preset
 
     assert describe_run(config_from_preset(preset)) == described
 

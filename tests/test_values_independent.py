@@ -33,8 +33,8 @@ from dfcvae.analysis.quality import (
 )
 from dfcvae.errors import ConfigError
 from dfcvae.loss_networks.base import LossNetwork, LossNetworkSpec
-from dfcvae.vae.losses import kl_divergence, pixel_loss
 from dfcvae.report.markup import cells
+from dfcvae.vae.losses import kl_divergence, pixel_loss
 
 
 def images(n: int, channels: int = 1, size: int = 32, seed: int = 0) -> torch.Tensor:

@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from dfcvae.config import TrainConfig
     from dfcvae.data.config import DataConfig
     from dfcvae.saved.model_files import load, load_run, save_model
+    from dfcvae.saved.pretrained import from_pretrained, save_pretrained
+    from dfcvae.training.trainer import train
     from dfcvae.vae.loss_config import LossConfig
     from dfcvae.vae.losses import (
         DFCVAELoss,
@@ -77,9 +79,7 @@ if TYPE_CHECKING:
     from dfcvae.vae.model_config import ModelConfig
     from dfcvae.vae.perceptual import PerceptualLoss
     from dfcvae.vae.presets import PRESETS, config_from_preset
-    from dfcvae.saved.pretrained import from_pretrained, save_pretrained
     from dfcvae.vae.run_config import RunConfig
-    from dfcvae.training.trainer import train
 
 
 def __getattr__(name: str) -> Any:

@@ -36,8 +36,8 @@ from dfcvae.analysis.quality import (
 from dfcvae.analysis.runs import Run, RunLike, open_run, run_names
 from dfcvae.analysis.scorers import FEATURE_SPACES, Scorers, extract
 from dfcvae.analysis.selection import check_split, choose_indices, stack_images
-from dfcvae.vae.collapse import ACTIVE_THRESHOLD, active_units, kl_per_image
 from dfcvae.errors import ConfigError
+from dfcvae.vae.collapse import ACTIVE_THRESHOLD, active_units, kl_per_image
 
 # Per-image metrics: (description, which way is better).
 METRICS: dict[str, tuple[str, str]] = {

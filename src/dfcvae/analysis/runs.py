@@ -79,7 +79,8 @@ def open_run(
 
     data_root: read the data from there instead of the folder in ``config.json`` (a run moved
     to another machine, or trained with a relative ``--data-root``); checkpoint: load a
-    Lightning checkpoint of the run instead of ``model.safetensors`` (``dfcvae.saved.model_files.load_run``).
+    Lightning checkpoint of the run instead of ``model.safetensors``
+    (``dfcvae.saved.model_files.load_run``).
     """
     device = resolve_device(device)
     if isinstance(run, Run):

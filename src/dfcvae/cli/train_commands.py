@@ -12,14 +12,14 @@ from dfcvae.configs import config_path, shipped_configs
 from dfcvae.data import DataConfig
 from dfcvae.errors import ConfigError
 from dfcvae.files import CONFIG_FILE
-from dfcvae.saved.model_files import read_config
 from dfcvae.loss_networks import weights_status
-from dfcvae.vae.presets import PRESETS, config_from_preset
-from dfcvae.vae.run_config import SECTIONS, RunConfig
+from dfcvae.saved.model_files import read_config
 from dfcvae.training.classifier import train_classifier
 from dfcvae.training.classifier_config import ClassifierTrainConfig
 from dfcvae.training.memory import keep_freed_memory, trains_on_cpu
 from dfcvae.training.trainer import train
+from dfcvae.vae.presets import PRESETS, config_from_preset
+from dfcvae.vae.run_config import SECTIONS, RunConfig
 
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from dfcvae.saved.checkpoint_weights import checkpoint_file, vae_weights
 from dfcvae.errors import ConfigError, RunDirError
-from dfcvae.vae.fast_paths import fuse_decoder
 from dfcvae.files import CONFIG_FILE, MODEL_FILE, read_tensors, write_json, write_tensors
+from dfcvae.saved.checkpoint_weights import checkpoint_file, vae_weights
+from dfcvae.vae.fast_paths import fuse_decoder
 from dfcvae.vae.model import DFCVAE
 from dfcvae.vae.run_config import RunConfig
 from dfcvae.version import __version__

@@ -19,13 +19,13 @@ from typing import Any
 
 import torch
 
-from dfcvae.saved.checkpoint_weights import checkpoint_file
 from dfcvae.errors import ConfigError, RunDirError, first_line
 from dfcvae.files import CONFIG_FILE, MODEL_FILE, write_text
+from dfcvae.offline import is_offline
+from dfcvae.saved.checkpoint_weights import checkpoint_file
+from dfcvae.saved.model_card import model_card
 from dfcvae.saved.model_files import load, load_run, save_model
 from dfcvae.vae.model import DFCVAE
-from dfcvae.saved.model_card import model_card
-from dfcvae.offline import is_offline
 from dfcvae.vae.run_config import RunConfig
 
 CARD_FILE = "README.md"

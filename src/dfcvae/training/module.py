@@ -11,11 +11,11 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 
+from dfcvae.training.nonfinite import NonFiniteGuard
 from dfcvae.vae.fast_paths import fuse_decoder
 from dfcvae.vae.losses import DFCVAELoss, LossTerms
 from dfcvae.vae.model import DFCVAE
 from dfcvae.vae.run_config import RunConfig
-from dfcvae.training.nonfinite import NonFiniteGuard
 
 
 class DFCVAEModule(L.LightningModule):

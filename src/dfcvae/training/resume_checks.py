@@ -15,9 +15,9 @@ from dfcvae.config import flag_name
 from dfcvae.errors import ConfigError
 from dfcvae.files import CONFIG_FILE
 from dfcvae.saved.model_files import read_config
+from dfcvae.training.resume import read_checkpoint
 from dfcvae.vae.model_config import ModelConfig
 from dfcvae.vae.run_config import RunConfig
-from dfcvae.training.resume import read_checkpoint
 
 
 def check_same_run(out: Path, config: RunConfig) -> None:

@@ -21,7 +21,6 @@ from dfcvae.config import TrainConfig
 from dfcvae.errors import ConfigError, RunDirError, first_line
 from dfcvae.files import CONFIG_FILE, write_json
 from dfcvae.saved.model_files import config_document, save_model
-from dfcvae.vae.run_config import RunConfig
 from dfcvae.training.collapse_monitor import CollapseMonitor
 from dfcvae.training.interrupt import interruptible
 from dfcvae.training.module import DFCVAEModule
@@ -38,6 +37,7 @@ from dfcvae.training.run_dir import (
     removed_on_failure,
 )
 from dfcvae.training.tensorboard_images import TensorBoardImages
+from dfcvae.vae.run_config import RunConfig
 
 # Lightning's messages that say nothing a user of dfcvae can act on: the model summary's size
 # estimate under bf16, and the logging interval of a short epoch (the epoch's mean is logged).

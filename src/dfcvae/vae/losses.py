@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from dfcvae.vae.loss_config import LossConfig
 from dfcvae.loss_networks import LossNetwork, build_loss_network
+from dfcvae.vae.loss_config import LossConfig
 from dfcvae.vae.model import VAEOutput
 from dfcvae.vae.perceptual import PerceptualLoss, feature_loss
 

@@ -165,8 +165,8 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
 class DFCVAE(nn.Module):
     """The variational autoencoder trained with a feature perceptual loss (or a pixel loss: PVAE).
 
-    The loss is not part of the model: see ``dfcvae.vae.losses``. The model holds only the encoder and
-    the decoder, so model files never contain the loss network.
+    The loss is not part of the model: see ``dfcvae.vae.losses``. The model holds only the
+    encoder and the decoder, so model files never contain the loss network.
     """
 
     def __init__(self, config: ModelConfig):

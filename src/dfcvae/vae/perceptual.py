@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dfcvae.errors import ConfigError, InputError
-from dfcvae.vae.fast_paths import fused_squared_error_mean
 from dfcvae.loss_networks import LossNetwork, build_loss_network, get_spec
+from dfcvae.vae.fast_paths import fused_squared_error_mean
 from dfcvae.vae.presets import PRESETS, config_from_preset
 
 Reduction = Literal["mean", "sum", "none"]
