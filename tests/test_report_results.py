@@ -17,7 +17,7 @@ from dfcvae.analysis.run_vectors import VECTORS_CACHE, cached_attribute_vectors
 from dfcvae.cli import main
 from dfcvae.files import MODEL_FILE
 from dfcvae.report import store_dir
-from tests.conftest import perturbed_copy
+from tests.conftest import FASHION_MNIST, perturbed_copy
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -123,3 +123,18 @@ def test_edit_and_explore_use_the_attribute_vectors_of_the_retrained_model(run, 
         torch.testing.assert_close(explored[name], new[name])
     assert any(not torch.allclose(old[name], new[name]) for name in new)
     assert cached_attribute_vectors(open_run(run), progress=False).keys() == new.keys()  # kept
+
+
+def test_another_data_root_recomputes_what_reads_the_images(run, tmp_path):
+    """``--data-root`` names where the images come from: results computed on another folder are
+    never reused for it, and the samples, which read no image, are."""
+    store = tmp_path / "store"
+    analyse([run], SMALL, store=store)
+    moved = shutil.copytree(FASHION_MNIST, tmp_path / "moved-data")
+    again = analyse([run], dataclasses.replace(SMALL, data_root=moved), store=store)
+    assert again.runs["pvae"].fresh == set(RUN_KINDS) - {"samples"}
+    assert again.metrics_fresh
+    # The same folder named another way is the same key: nothing is computed.
+    relative = moved.parent / "." / moved.name
+    same = analyse([run], dataclasses.replace(SMALL, data_root=relative), store=store)
+    assert same.runs["pvae"].fresh == set() and not same.metrics_fresh

@@ -33,24 +33,29 @@ VERSIONS: dict[str, int] = {
     "correlation": 1,
     "predictions": 1,
 }
-# The settings of ``AnalysisSettings`` each kind depends on.
+# The settings of ``AnalysisSettings`` each kind depends on. Every kind that reads the runs'
+# images depends on where they are read from (``--data-root``); the samples alone do not.
+DATA = ("data_root",)
 DEPENDS: dict[str, tuple[str, ...]] = {
-    "metrics": ("split", "n_eval", "temperature", "feature_spaces", "classifier", *RUNNING),
-    "reconstruction": ("split", "n_grid", *RUNNING),
+    "metrics": ("split", "n_eval", "temperature", "feature_spaces", "classifier", *RUNNING, *DATA),
+    "reconstruction": ("split", "n_grid", *RUNNING, *DATA),
     "samples": ("n_grid", "temperature", *RUNNING),
-    "samples_fitted": ("n_grid", "temperature", *RUNNING),
-    "interpolation": ("split", "steps", "rows", "temperature", *RUNNING),
-    "tsne": ("split", "n_tsne", "perplexity", *RUNNING),
-    "vectors": ("limit", "device", "batch_size"),
-    "edit": ("split", "n_grid", "strengths", "limit", *RUNNING),
-    "correlation": ("limit", "device", "batch_size"),
-    "predictions": ("limit", *RUNNING),
+    "samples_fitted": ("n_grid", "temperature", *RUNNING, *DATA),
+    "interpolation": ("split", "steps", "rows", "temperature", *RUNNING, *DATA),
+    "tsne": ("split", "n_tsne", "perplexity", *RUNNING, *DATA),
+    "vectors": ("limit", "device", "batch_size", *DATA),
+    "edit": ("split", "n_grid", "strengths", "limit", *RUNNING, *DATA),
+    "correlation": ("limit", "device", "batch_size", *DATA),
+    "predictions": ("limit", *RUNNING, *DATA),
 }
 
 
 def setting_value(settings: Any, name: str) -> Any:
-    """A setting as it enters a key: sequences as lists, a classifier folder by content."""
+    """A setting as it enters a key: sequences as lists, a classifier folder by content, a data
+    root as an absolute path (None: each run's own folder)."""
     value = getattr(settings, name)
+    if name == "data_root" and value is not None:
+        return str(Path(value).resolve())
     if name == "classifier" and value is not None:
         return {"path": str(value), "content": folder_fingerprint(Path(value))}
     if isinstance(value, tuple | list):
