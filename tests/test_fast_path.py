@@ -18,11 +18,13 @@ from __future__ import annotations
 import warnings
 from contextlib import nullcontext
 
+import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.data import DataLoader, TensorDataset
 
 from dfcvae import DFCVAE, PRESETS, ModelConfig, config_from_preset
 from dfcvae.loss_networks import LossNetwork, get_spec
@@ -249,13 +251,31 @@ def test_fused_block_follows_changed_layer_settings_and_slices() -> None:
     torch.testing.assert_close(fused[1:](x), nn.Sequential(*list(plain)[1:])(x))
 
 
+class StepRecorder(L.Callback):
+    """Records the ATen operators of every training step after the first (which builds one-off
+    state) from batch start to batch end: forward, ``self.log``, backward, clipping, optimizer."""
+
+    def __init__(self):
+        self.ops, self.recorder = set(), None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: ANN001
+        if batch_idx >= 1:
+            self.recorder = OpRecorder().__enter__()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        if self.recorder is not None:
+            self.recorder.__exit__(None, None, None)
+            self.ops |= self.recorder.seen
+            self.recorder = None
+
+
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_a_training_step_of_every_preset_makes_no_tensor_from_python_data(
     preset: str, monkeypatch
 ) -> None:
     """No ``aten.lift_fresh`` (``torch.tensor`` of Python numbers, on CUDA a blocking copy from
-    the host) in a training step after the first (which builds one-off state), forward,
-    backward and optimizer step; every loss network with random weights."""
+    the host) in a training step under a real Trainer, with gradient clipping: forward, the
+    logged values, backward and optimizer step; every loss network with random weights."""
 
     def random_network(name, layers, weights=None, input_size=None):  # noqa: ANN001, ANN202
         return LossNetwork(get_spec(name), layers, None, "random", input_size)
@@ -266,17 +286,21 @@ def test_a_training_step_of_every_preset_makes_no_tensor_from_python_data(
         "train": {"batch_size": 2},
     }
     config = config_from_preset(preset, overrides).validate()
+    recorder = StepRecorder()
+    trainer = L.Trainer(
+        max_steps=3,
+        accelerator="cpu",
+        precision="32-true",
+        gradient_clip_val=1.0,
+        callbacks=[recorder],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    loader = DataLoader(TensorDataset(torch.cat(smooth_batches(steps=3, batch=2))), batch_size=2)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # self.log outside a Trainer
-        module = DFCVAEModule(config.to_dict())
-        module.configure_model()
-        optimizer = module.configure_optimizers()
-        batches = smooth_batches(steps=2, batch=2)
-        for index, x in enumerate(batches):
-            with OpRecorder() as ops:
-                loss = module.training_step((x, None), index)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-    assert aten.convolution in ops.seen  # the recorder saw the step
-    assert aten.lift_fresh not in ops.seen
+        warnings.simplefilter("ignore")  # Lightning's notes on workers and logging intervals
+        trainer.fit(DFCVAEModule(config.to_dict()), loader)
+    assert aten.convolution in recorder.ops and aten.addmm in recorder.ops  # it saw the steps
+    assert aten.lift_fresh not in recorder.ops
