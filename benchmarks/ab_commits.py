@@ -18,6 +18,7 @@ CPU time of this process, which other processes on a shared machine disturb less
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import re
@@ -53,13 +54,34 @@ def copy_before(rev: str, into: Path) -> None:
         path.write_text(text)
 
 
+def known_to(package: str, document: dict) -> dict:
+    """``document`` (``RunConfig.to_dict()``) without the options that ``package``'s RunConfig
+    lacks (added since the earlier commit, each at a default that leaves the step as it was) and
+    without unset (None) options, which take the earlier commit's default (e.g. ``epochs``, which
+    a single step never reaches): the earlier commit refuses both."""
+    for where in ("vae.run_config", "run_config"):  # the module moved into vae/
+        try:
+            run_config = __import__(f"{package}.{where}", fromlist=["RunConfig"]).RunConfig
+            break
+        except ImportError:
+            continue
+    sections = {f.name: f.default_factory for f in dataclasses.fields(run_config)}
+    kept = {}
+    for name, value in document.items():
+        if isinstance(value, dict) and name in sections:
+            known = {f.name for f in dataclasses.fields(sections[name])}
+            value = {k: v for k, v in value.items() if k in known and v is not None}
+        kept[name] = value
+    return kept
+
+
 def module_step(package: str, config: RunConfig, x: torch.Tensor):
     """One training step of ``package``'s DFCVAEModule, as ``step.module_step`` builds it."""
     module_cls = __import__(f"{package}.training.module", fromlist=["DFCVAEModule"]).DFCVAEModule
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = module_cls(config.to_dict())
+        module = module_cls(known_to(package, config.to_dict()))
     module.configure_model()
     optimizer = module.configure_optimizers()
     x = x.contiguous(memory_format=module_cls.memory_format)
