@@ -191,6 +191,36 @@ def test_missing_labels_hint_names_the_train_option_not_the_analysis_command() -
     assert "`dfcvae train --labels-file CSV`" in str(error.value)
 
 
+def every_help_text(parser: argparse.ArgumentParser, command: str = "dfcvae") -> dict[str, str]:
+    """Each description, epilog, option help and command summary of ``parser`` and its
+    subcommands, by where it shows."""
+    texts = {f"{command} description": parser.description, f"{command} epilog": parser.epilog}
+    for action in parser._actions:
+        texts[f"{command} {'/'.join(action.option_strings) or action.dest}"] = action.help
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                texts[f"{command} {choice.dest} summary"] = choice.help
+            for name, sub in action.choices.items():
+                texts |= every_help_text(sub, f"{command} {name}")
+    return {where: str(text) for where, text in texts.items() if text}
+
+
+def test_help_texts_are_self_contained_without_the_checkouts_docs() -> None:
+    """A pip install has no docs/ folder: no help (nor the report's samples caption) sends the
+    user there or to a Markdown file (the README.md that `export --format hub` writes is no
+    pointer)."""
+    import re
+
+    from dfcvae.report.samples import CAPTION
+
+    texts = every_help_text(build_parser(ALL))
+    assert len(texts) > 100 and "dfcvae explore description" in texts
+    texts["report samples caption"] = CAPTION
+    pointer = re.compile(r"\bdocs\b|\b(?!README\.md)[\w.-]+\.md\b")
+    assert {where: text for where, text in texts.items() if pointer.search(text)} == {}
+    assert pointer.search("see docs/samples.md") and pointer.search("(explore.md)")
+
+
 def test_python_train_on_an_existing_run_names_its_keyword(tmp_path: Path) -> None:
     from dfcvae.training.run_dir import prepare_run_dir
 

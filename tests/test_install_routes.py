@@ -12,6 +12,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from packaging.requirements import Requirement
@@ -103,18 +104,42 @@ def test_the_demo_downloads_missing_weights_when_online(no_local_mobilenet, monk
     assert fetched == [MOBILENET_V2.weights.url]
 
 
-def test_run_demo_itself_may_download_the_weights_it_needs(no_local_mobilenet, monkeypatch):
-    """The demo forces offline only after its weight check: a user who is online (no
-    DFCVAE_OFFLINE) gets the missing MobileNetV2 downloaded, and the stages run offline."""
+@pytest.mark.parametrize("setting", ["0", "1", None])
+def test_run_demo_checks_weights_first_and_never_changes_the_offline_setting(
+    no_local_mobilenet, monkeypatch, setting
+):
+    """The weight check comes before any stage; the stages then see DFCVAE_OFFLINE as the user
+    set it (online users may download, offline ones never), and the variable is left as it was."""
+    import os
+
     import dfcvae.demo
     from dfcvae.offline import is_offline
 
-    fetched, stages = [], []
-    monkeypatch.setenv("DFCVAE_OFFLINE", "0")
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda url, **o: fetched.append(url))
-    monkeypatch.setattr(dfcvae.demo, "_run_demo", lambda *args: stages.append(is_offline()) or {})
+    events = []
+    if setting is None:
+        monkeypatch.delenv("DFCVAE_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv("DFCVAE_OFFLINE", setting)
+    monkeypatch.setattr(dfcvae.demo, "check_weights", lambda: events.append("weights"))
+    monkeypatch.setattr(
+        dfcvae.demo, "_run_demo", lambda *args: events.append(("stages", is_offline())) or {}
+    )
     dfcvae.demo.run_demo("unused")
-    assert fetched == [MOBILENET_V2.weights.url] and stages == [True]
+    assert events == ["weights", ("stages", setting == "1")]
+    assert os.environ.get("DFCVAE_OFFLINE") == setting
+
+
+def test_run_demo_online_downloads_the_missing_weights_before_the_stages(
+    no_local_mobilenet, monkeypatch
+):
+    import dfcvae.demo
+
+    events = []
+    monkeypatch.setenv("DFCVAE_OFFLINE", "0")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda url, **o: events.append(url))
+    monkeypatch.setattr(dfcvae.demo, "_run_demo", lambda *args: events.append("stages") or {})
+    dfcvae.demo.run_demo("unused")
+    assert events == [MOBILENET_V2.weights.url, "stages"]
 
 
 def test_the_demo_uses_local_weights_without_downloading(monkeypatch) -> None:
@@ -167,88 +192,113 @@ def build_wheel(out: Path) -> Path:
     return wheel
 
 
-def clean_venv(out: Path, wheel: Path) -> Path:
-    """A new virtual environment with the wheel installed and no dfcvae checkout on its path.
-    The heavy dependencies (torch, Lightning, ...) are this environment's, made visible by a
-    plain path line in a .pth file: Python does not run the .pth files of a folder added that
-    way, so this environment's editable install of dfcvae stays out."""
+def dependencies_view(out: Path, leave_out: str | None = None) -> Path:
+    """This environment's site-packages as a folder of links to each of its entries, less this
+    checkout's editable dfcvae (its dist-info and ``__editable__`` files: pip, seeing dfcvae
+    0.1.0 installed, would skip the wheel of the same version) and, with ``leave_out``, one
+    distribution (its package and dist-info), to see pip refuse a missing dependency."""
+    view = out / "site-packages"
+    view.mkdir()
+    dropped = ("dfcvae-", "__editable__")
+    if leave_out is not None:
+        dropped += (f"{leave_out}-",)
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if entry.name != leave_out and not entry.name.startswith(dropped):
+            (view / entry.name).symlink_to(entry)
+    return view
+
+
+def install_wheel(out: Path, wheel: Path, leave_out: str | None = None) -> tuple[Path, str]:
+    """A new virtual environment, no dfcvae checkout on its path, that sees the dependencies of
+    ``dependencies_view`` through a plain path line in a .pth file (Python runs no .pth file of a
+    folder added that way); then pip installs the wheel into it with its dependencies, from no
+    index: each declared one must be installed already, or pip fails. The venv and pip's
+    output."""
     venv = out / "venv"
     made = run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     assert made.returncode == 0, made.stderr
     python = venv / "bin" / "python"
-    # The wheel first: with the shared folder on its path, pip would see the editable install.
-    installed = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python),
-            "install",
-            "--no-deps",
-            "--quiet",
-            str(wheel),
-        ]
-    )
-    assert installed.returncode == 0, installed.stderr[-2000:]
     purelib = run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
-    shared = sysconfig.get_paths()["purelib"]
-    (Path(purelib.stdout.strip()) / "shared-dependencies.pth").write_text(shared + "\n")
-    return venv
+    view = dependencies_view(out, leave_out)
+    (Path(purelib.stdout.strip()) / "shared-dependencies.pth").write_text(f"{view}\n")
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index"]
+    installed = run([*pip, str(wheel)])
+    return venv, installed.stdout + installed.stderr if installed.returncode else installed.stdout
 
 
-@pytest.mark.slow
-def test_the_wheel_installs_into_a_clean_venv_and_trains(tmp_path: Path) -> None:
-    wheel = build_wheel(tmp_path)
+def write_image_folder(root: Path) -> Path:
+    """24 train, 4 validation and 4 test images (32x32 RGB noise over a gradient) under
+    ``root/images``, named so that the folder data set's hash split puts them there."""
+    from PIL import Image
+
+    from tests.data_fixtures import name_in_split
+
+    folder = root / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 200, 32)[None, :, None]
+    for split, count in (("train", 24), ("valid", 4), ("test", 4)):
+        for i in range(count):
+            pixels = ramp + rng.integers(0, 55, (32, 32, 3))
+            name = name_in_split(f"{split}{i}", ".png", split)
+            Image.fromarray(pixels.astype(np.uint8)).save(folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def test_the_wheel_ships_the_configs_and_every_package(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).name for n in names if n.startswith("dfcvae/configs/")}
     assert {"celeba-vae-345.toml", "fashion-mnist-pvae.toml", "celeba-original-128.toml"} <= shipped
+    assert shipped - {"__init__.py"} == {
+        p.name for p in (ROOT / "src/dfcvae/configs").glob("*.toml")
+    }
+    for package in ("vae", "saved", "data", "training", "analysis", "cli"):
+        source = {p.name for p in (ROOT / "src" / "dfcvae" / package).glob("*.py")}
+        assert {Path(n).name for n in names if n.startswith(f"dfcvae/{package}/")} >= source
+    assert {"dfcvae/vae/perceptual.py", "dfcvae/saved/pretrained.py"} <= set(names)
     static = {Path(n).name for n in names if n.startswith("dfcvae/explore/static/")}
     assert static == {"index.html", "explore.js", "explore.css"}
 
-    venv = clean_venv(tmp_path, wheel)
+
+@pytest.mark.slow
+def test_pip_refuses_the_wheel_when_a_declared_dependency_is_missing(
+    tmp_path: Path, wheel: Path
+) -> None:
+    """The check below is real: without tensorboard (declared, needed by nothing else dfcvae
+    depends on) the same install fails, as nothing may be downloaded."""
+    venv, output = install_wheel(tmp_path, wheel, leave_out="tensorboard")
+    assert "No matching distribution found for tensorboard" in output, output[-2000:]
+    assert not (venv / "bin" / "dfcvae").exists()
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_into_a_clean_venv_with_its_dependencies_and_trains(
+    tmp_path: Path, wheel: Path
+) -> None:
+    venv, output = install_wheel(tmp_path, wheel)
+    assert "Successfully installed dfcvae-" in output, output[-2000:]
+    for requirement in PYPROJECT["dependencies"]:  # each resolved, from what is installed
+        name = Requirement(requirement).name
+        assert f"Requirement already satisfied: {name}" in output, requirement
     where = run([str(venv / "bin" / "python"), "-c", "import dfcvae; print(dfcvae.__file__)"])
     assert where.returncode == 0, where.stderr[-2000:]
     assert str(venv) in where.stdout and str(ROOT / "src") not in where.stdout
 
     dfcvae = str(venv / "bin" / "dfcvae")
     version = run([dfcvae, "--version"])
-    if version.returncode == 2:  # no --version on this branch yet: --help stands in for it
-        version = run([dfcvae, "--help"])
-        assert version.returncode == 0, version.stderr[-2000:]
-    else:
-        assert version.returncode == 0, version.stderr[-2000:]
-        assert PYPROJECT["version"] in version.stdout + version.stderr
+    assert version.returncode == 0, version.stderr[-2000:]
+    assert PYPROJECT["version"] in version.stdout, version.stdout
 
-    if not Path("/usr/share/datasets/fashion-mnist").is_dir():
-        pytest.skip("the tiny train needs the Debian package dataset-fashion-mnist")
-    trained = run(
-        [
-            dfcvae,
-            "train",
-            "--config",
-            "fashion-mnist-pvae",
-            "--limit",
-            "64",
-            "--batch-size",
-            "16",
-            "--max-steps",
-            "2",
-            "--latent-dim",
-            "8",
-            "--accelerator",
-            "cpu",
-            "--devices",
-            "1",
-            "--precision",
-            "32-true",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--out",
-            str(tmp_path / "run"),
-            "--quiet",
-        ],
-        cwd=tmp_path,
-    )
+    write_image_folder(tmp_path)
+    data = "--dataset folder --data-root images --image-size 32 --cache-dir cache"
+    tiny = "--latent-dim 8 --batch-size 8 --max-steps 2 --val-batches 0"
+    cpu = "--accelerator cpu --devices 1 --precision 32-true"
+    command = f"train --preset pvae {data} {tiny} {cpu} --out run --quiet"
+    trained = run([dfcvae, *command.split()], cwd=tmp_path)  # relative paths: resolved
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert (tmp_path / "run" / "model.safetensors").is_file()

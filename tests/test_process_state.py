@@ -1,6 +1,7 @@
 """Library code leaves the process as it found it: glibc's allocator after ``dfcvae.train()``,
 matplotlib's backend after ``import dfcvae.report``, ``DFCVAE_OFFLINE`` after
-``offline.forced()``. Process-wide state, so each check runs in a fresh interpreter."""
+``offline.forced()`` and during the demo (which runs under the user's own setting).
+Process-wide state, so each check runs in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -140,10 +141,12 @@ def test_forced_offline_holds_inside_and_restores_after(monkeypatch, before: str
     assert os.environ.get(ENV_VAR) == before
 
 
-def test_the_demo_runs_offline_and_restores_the_variable(monkeypatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize("before", ["0", "1"])
+def test_the_demo_runs_under_the_users_offline_setting(monkeypatch, tmp_path: Path, before) -> None:
     import dfcvae.demo
 
-    monkeypatch.setenv(ENV_VAR, "0")
+    monkeypatch.setenv(ENV_VAR, before)
+    monkeypatch.setattr(dfcvae.demo, "check_weights", lambda: None)  # no download, either way
     seen = []
 
     def first_stage(out, plan, force):  # noqa: ANN001, ANN202
@@ -153,4 +156,4 @@ def test_the_demo_runs_offline_and_restores_the_variable(monkeypatch, tmp_path: 
     monkeypatch.setattr(dfcvae.demo, "prepare_out", first_stage)
     with pytest.raises(RuntimeError, match="first stage"):
         dfcvae.demo.run_demo(tmp_path, quick=True, device="cpu")
-    assert seen == [True] and os.environ[ENV_VAR] == "0"
+    assert seen == [before == "1"] and os.environ[ENV_VAR] == before

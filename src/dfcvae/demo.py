@@ -13,12 +13,13 @@ Stages, each skipped when its output exists, so an interrupted demo resumes wher
     pvae, dfc-mobilenet, dfc-classifier   OUT/runs/<name>/   (resumed from last.ckpt if cut)
     report       OUT/report.html with OUT/report_files/ and OUT/summary.json
 
-The one download the demo may make is the weight file it needs, the ImageNet MobileNetV2, and
-only when it is missing and the user has not set ``DFCVAE_OFFLINE`` (``check_weights``, before
-anything else; ``make demo`` installs the file, so it downloads nothing). Everything after runs
-inside ``dfcvae.offline.forced()``: a missing data set is one line naming where to get it, and
-the optional metrics whose weights are absent (Inception FID, LPIPS) are reported unavailable
-rather than fetched.
+``DFCVAE_OFFLINE`` stays as the user set it: the demo never forces it either way. First, before
+anything trains, ``check_weights`` finds the one weight file the demo needs (the ImageNet
+MobileNetV2), downloads it when downloads are allowed, or stops with one line saying how to get
+it; then ``prepare_data`` caches every split (downloaded when allowed and not on this machine).
+Online, the optional metrics' weights (LPIPS's AlexNet, Inception FID's) are fetched when
+absent; offline, they are reported unavailable. ``make demo`` installs the weights and the data
+and sets ``DFCVAE_OFFLINE=1``, so it downloads nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 from dfcvae.data import SPLITS, DataConfig
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
 from dfcvae.files import MODEL_FILE, write_json
-from dfcvae.offline import forced as forced_offline
 from dfcvae.vae.presets import config_from_preset
 from dfcvae.vae.run_config import RunConfig
 
@@ -209,9 +209,8 @@ def run_demo(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run every stage (skipping finished ones) and return the summary of key numbers."""
-    check_weights()  # the user's own offline setting decides whether this may download
-    with forced_offline():
-        return _run_demo(Path(out), quick, steps, device, force, progress)
+    check_weights()  # before anything trains; the user's DFCVAE_OFFLINE decides if it downloads
+    return _run_demo(Path(out), quick, steps, device, force, progress)
 
 
 def _run_demo(

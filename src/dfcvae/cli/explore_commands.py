@@ -21,8 +21,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "explore",
         help="a local page: reconstructions side by side, attribute sliders, interpolation, "
         "samples",
-        description="Serve a local page to explore trained runs side by side (see "
-        "docs/explore.md). Binds 127.0.0.1 unless --host says otherwise.",
+        description="Serve a local page to explore trained runs side by side: nothing is "
+        "loaded from the network. Binds 127.0.0.1 unless --host says otherwise.",
     )
     p.add_argument("runs", metavar="RUN", nargs="+", help="run directories made by `dfcvae train`")
     add_count(

@@ -47,7 +47,7 @@ class LossConfig:
     kl_reduction: str = option(
         "sum",
         choices=KL_REDUCTIONS,
-        help="KL averaged or summed over the batch (docs/loss-scale.md)",
+        help="sum: the KL summed over the batch, as the original code; mean: averaged over it",
     )
     feature_scale: float | None = option(
         None,
