@@ -1,16 +1,19 @@
 """The samplers: the fitted latent prior recovers a known mixture, round-trips through its file,
-is fitted once per model file, and drives ``dfcvae sample``."""
+is fitted once per weights loaded (the final model's, each checkpoint's), and drives
+``dfcvae sample``."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from sklearn.mixture import GaussianMixture
 
-from dfcvae.analysis import latent_prior
+from dfcvae.analysis import latent_prior, open_run
+from dfcvae.analysis.fingerprint import weights_fingerprint
 from dfcvae.analysis.latent_prior import (
     PRIOR_FILE,
     GaussianMixturePrior,
@@ -152,7 +155,7 @@ def test_a_retrained_run_fits_its_prior_again(run_copy, monkeypatch):
     from dfcvae.saved.model_files import load_run, save_model
 
     fitted_prior(run_copy, progress=False)
-    stale = read_prior(run_copy / PRIOR_FILE)[1]["model_sha256"]
+    stale = read_prior(run_copy / PRIOR_FILE)[1]["weights_sha256"]
     model, config = load_run(run_copy)  # "retrain": other weights in the same run directory
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -166,10 +169,89 @@ def test_a_retrained_run_fits_its_prior_again(run_copy, monkeypatch):
     )
     fitted_prior(run_copy, progress=False)
     assert fits == [1]
-    fresh = read_prior(run_copy / PRIOR_FILE)[1]["model_sha256"]
-    assert fresh == latent_prior.model_fingerprint(run_copy) != stale
+    fresh = read_prior(run_copy / PRIOR_FILE)[1]["weights_sha256"]
+    assert fresh == weights_fingerprint(load_run(run_copy)[0]) != stale
     fitted_prior(run_copy, progress=False)
     assert fits == [1]
+
+
+def counted_fits(monkeypatch) -> list[int]:
+    """One entry per Gaussian mixture fitted from now on."""
+    fits: list[int] = []
+    real_fit = latent_prior.fit_gaussian_mixture
+    monkeypatch.setattr(
+        latent_prior, "fit_gaussian_mixture", lambda *a: fits.append(1) or real_fit(*a)
+    )
+    return fits
+
+
+def test_an_interrupted_run_samples_from_its_checkpoint_s_fitted_prior(tiny_run, tmp_path):
+    """config.json and checkpoints/last.ckpt only (training stopped after the first epoch):
+    the default sampler, fitted, works and keys its density by the checkpoint's weights."""
+    import shutil
+
+    from dfcvae.analysis import sample
+    from dfcvae.analysis.latents import decode
+    from dfcvae.files import CONFIG_FILE
+
+    run = tmp_path / "interrupted"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(tiny_run / CONFIG_FILE, run / CONFIG_FILE)
+    shutil.copy(tiny_run / "checkpoints" / EARLY, run / "checkpoints" / "last.ckpt")
+    out = tmp_path / "s.png"
+    argv = ["sample", str(run), "--checkpoint", "last.ckpt", "--n", "4", "-o", str(out), "--quiet"]
+    assert main(argv) == 0 and out.is_file()
+    kept = list((run / "analysis").glob("latent_prior*.safetensors"))
+    assert len(kept) == 1 and not (run / PRIOR_FILE).exists()
+    opened = open_run(run, checkpoint="last.ckpt")
+    prior, info = read_prior(kept[0])
+    assert info["weights_sha256"] == weights_fingerprint(opened.model)
+    assert info["checkpoint"] == str(run / "checkpoints" / "last.ckpt")
+    images = sample(opened, 4, seed=3, progress=False)  # read back: the stored mixture's draws
+    z = prior.draw(4, 1.0, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(images, decode(opened.model, z))
+
+
+EARLY = "epoch000-step0000016.ckpt"  # the tiny run's first epoch; its last.ckpt is the final model
+
+
+def perturbed_checkpoint(source, target) -> None:
+    """A copy of the checkpoint ``source`` whose VAE weights have noise added: other weights."""
+    checkpoint = torch.load(source, map_location="cpu", weights_only=True)
+    generator = torch.Generator().manual_seed(0)
+    for key, value in checkpoint["state_dict"].items():
+        if key.startswith("vae.") and value.is_floating_point():
+            value.add_(0.05 * torch.randn(value.shape, generator=generator))
+    torch.save(checkpoint, target)
+
+
+def test_each_checkpoint_gets_its_own_density_and_the_final_model_s_is_kept(
+    run_copy, tiny_run, monkeypatch
+):
+    import shutil
+
+    shutil.copytree(tiny_run / "checkpoints", run_copy / "checkpoints")
+    perturbed_checkpoint(run_copy / "checkpoints" / EARLY, run_copy / "checkpoints" / "other.ckpt")
+    final = fitted_prior(run_copy, progress=False)
+    final_bytes = (run_copy / PRIOR_FILE).read_bytes()
+    fits = counted_fits(monkeypatch)
+    early = fitted_prior(open_run(run_copy, checkpoint=EARLY), progress=False)
+    other = fitted_prior(open_run(run_copy, checkpoint="other.ckpt"), progress=False)
+    assert fits == [1, 1]
+    kept = sorted((run_copy / "analysis").glob("latent_prior-*.safetensors"))
+    assert len(kept) == 2  # one file per checkpoint, named by its weights
+    checkpoints = {read_prior(path)[1]["checkpoint"] for path in kept}
+    assert {Path(name).name for name in checkpoints} == {EARLY, "other.ckpt"}
+    assert not torch.equal(early.means, other.means) and not torch.equal(early.means, final.means)
+    assert (run_copy / PRIOR_FILE).read_bytes() == final_bytes  # the final model's is untouched
+    assert torch.equal(fitted_prior(run_copy, progress=False).means, final.means)
+    again = fitted_prior(open_run(run_copy, checkpoint=EARLY), progress=False)
+    assert torch.equal(again.means, early.means) and fits == [1, 1]  # read back, not fitted
+    # last.ckpt holds the final model's weights: it reads the final model's density
+    last = open_run(run_copy, checkpoint="last.ckpt")
+    assert weights_fingerprint(last.model) == weights_fingerprint(open_run(run_copy).model)
+    assert torch.equal(fitted_prior(last, progress=False).means, final.means)
+    assert fits == [1, 1] and len(list((run_copy / "analysis").glob("latent_prior*"))) == 3
 
 
 def test_sample_command_with_the_fitted_sampler(run_copy, tmp_path, capsys):

@@ -135,7 +135,7 @@ def great_circle(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
 def test_interpolate_between_random_codes(tiny, tmp_path, spherical):
     out = tmp_path / "interpolation.png"
     argv = ["interpolate", str(tiny.run), "--rows", "2", "--steps", "5", "--seed", "5",
-            "--temperature", "3", "-o", str(out)]  # fmt: skip
+            "--temperature", "3", "--sampler", "standard", "-o", str(out)]  # fmt: skip
     argv += ["--spherical"] if spherical else []
     assert main(argv) == 0
     codes = torch.randn(4, 16, generator=torch.Generator().manual_seed(5)).double().numpy() * 3
@@ -149,6 +149,25 @@ def test_interpolate_between_random_codes(tiny, tmp_path, spherical):
         assert_tiles(grid[row], tiny.decode(torch.from_numpy(path).float()))
         unexpected = tiny.decode(torch.from_numpy(other).float())
         assert np.abs(grid[row] - unexpected).max() > 2 * TOLERANCE  # the two paths differ
+
+
+def test_random_interpolation_endpoints_come_from_the_fitted_prior_by_default(tiny, tmp_path):
+    from dfcvae.analysis.latent_prior import PRIOR_FILE, read_prior
+
+    out = tmp_path / "interpolation.png"
+    argv = ["interpolate", str(tiny.run), "--rows", "2", "--steps", "3", "--seed", "5",
+            "--temperature", "0.5", "-o", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    prior, _ = read_prior(Path(tiny.run) / PRIOR_FILE)
+    codes = prior.draw(4, 0.5, torch.Generator().manual_seed(5)).double().numpy()
+    standard = torch.randn(4, 16, generator=torch.Generator().manual_seed(5)).double().numpy()
+    grid = tiles(out)
+    for row in range(2):
+        for pairs, match in ((codes, True), (standard * 0.5, False)):
+            left, right = pairs[2 * row], pairs[2 * row + 1]
+            linear = np.stack([(1 - t) * left + t * right for t in np.linspace(0, 1, 3)])
+            expected = tiny.decode(torch.from_numpy(linear).float())
+            assert (np.abs(grid[row] - expected).max() <= TOLERANCE) == match
 
 
 def test_interpolate_between_test_images(tiny, tmp_path):

@@ -178,7 +178,7 @@ def test_samples_follow_the_seed_and_the_temperature(url, explorer):
     np.testing.assert_array_equal(first[0], again[0])
     np.testing.assert_array_equal(first[0], first[1])  # the same z for both copies of the run
     assert not np.array_equal(first[0], samples(temperature=1.0, seed=4, n=8)[0])
-    cold = samples(temperature=0.0, seed=3, n=4)[0]  # z = 0 four times: four equal tiles
+    cold = samples(temperature=0.0, seed=3, n=4, sampler="standard")[0]  # z = 0 four times
     side = explorer.runs[0].config.model.image_size
     tiles = [cold[2 : 2 + side, 2 + k * (side + 2) : 2 + k * (side + 2) + side] for k in range(4)]
     assert all(np.array_equal(tiles[0], tile) for tile in tiles[1:])
@@ -194,16 +194,47 @@ def test_the_sampler_switch_draws_from_each_run_s_fitted_prior(url, explorer, ru
         assert status == 200, body
         return [pixels(item["png"]) for item in json.loads(body)["images"]]
 
-    standard = samples(temperature=1.0, seed=3, n=4)
+    standard = samples(temperature=1.0, seed=3, n=4, sampler="standard")
     fitted = samples(temperature=1.0, seed=3, n=4, sampler="fitted")
     assert all((run / PRIOR_FILE).is_file() for run in runs)  # fitted once per run, kept
     assert not np.array_equal(standard[0], fitted[0])
+    default = samples(temperature=1.0, seed=3, n=4)  # no sampler: the run-level default
+    assert all(np.array_equal(a, b) for a, b in zip(default, fitted, strict=True))
     prior, _ = read_prior(runs[0] / PRIOR_FILE)
     z = prior.draw(4, 1.0, torch.Generator().manual_seed(3))
     grid = explorer.samples(1.0, 3, 4, "fitted")[0]  # what the page got, from the view cache
     torch.testing.assert_close(grid, image_grid(decode(explorer.runs[0].model, z), nrow=4))
     status, _, body = call(url, "/api/samples", {"sampler": "gmm"})
     assert status == 400 and b"sampler 'gmm'" in body
+
+
+def test_each_run_s_density_is_fitted_once_before_serving_so_no_request_fits(
+    tiny_run, tmp_path, capsys, monkeypatch
+):
+    from dfcvae.analysis import latent_prior
+    from dfcvae.analysis.latent_prior import PRIOR_FILE
+
+    runs = [copy_run(tiny_run, tmp_path / "a"), copy_run(tiny_run, tmp_path / "b")]
+    capsys.readouterr()
+    explorer = Explorer(runs, progress=True)
+    said = [line for line in capsys.readouterr().err.splitlines() if "fitting the latent" in line]
+    assert len(said) == 2 and [line.split(":")[0] for line in said] == ["a", "b"]
+    assert all(str(run / PRIOR_FILE) in line for run, line in zip(runs, said, strict=True))
+
+    def no_fit(*args):
+        raise AssertionError("a request fitted a density")
+
+    monkeypatch.setattr(latent_prior, "fit_gaussian_mixture", no_fit)
+    try:
+        grids = explorer.samples(1.0, 3, 4)  # the default sampler: fitted, already made
+        prior, _ = latent_prior.read_prior(runs[1] / PRIOR_FILE)
+        z = prior.draw(4, 1.0, torch.Generator().manual_seed(3))
+        torch.testing.assert_close(grids[1], image_grid(decode(explorer.runs[1].model, z), nrow=4))
+    finally:
+        explorer.close()
+    again = Explorer(runs, progress=True)  # read back from RUN/analysis/: no line, no fit
+    again.close()
+    assert "fitting the latent" not in capsys.readouterr().err
 
 
 def test_the_decoder_runs_only_when_the_view_changes(url, explorer, monkeypatch):

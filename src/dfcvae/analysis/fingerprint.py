@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
+
+import torch
 
 from dfcvae.errors import RunDirError
 from dfcvae.files import MODEL_FILE
@@ -48,6 +51,21 @@ def run_fingerprint(run_dir: str | Path) -> str:
         raise RunDirError(f"{model}: missing; is {run_dir} a run directory made by `dfcvae train`?")
     config = read_config(run_dir).to_dict()
     return json_digest({"model": file_digest(model), "config": config})
+
+
+def weights_fingerprint(state: Mapping[str, torch.Tensor] | torch.nn.Module) -> str:
+    """sha256 of a model's weights as loaded (a module's state dict, or a state dict): each
+    tensor's name, dtype, shape and bytes, in name order. The same for the same weights
+    whichever file they were read from (``model.safetensors`` or a checkpoint) and on any
+    device."""
+    if isinstance(state, torch.nn.Module):
+        state = state.state_dict()
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def folder_fingerprint(folder: str | Path) -> str:

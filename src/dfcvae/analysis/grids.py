@@ -157,15 +157,18 @@ def interpolate(
     spherical: bool = False,
     split: str = "test",
     temperature: float = 1.0,
+    sampler: str | Sampler = DEFAULT_SAMPLER,
     device: str = "cpu",
     batch_size: int = 64,
     seed: int = 0,
+    progress: bool = True,
 ) -> torch.Tensor:
     """Decoded latent interpolations from z_left to z_right: (R, steps, C, H, W) in [0, 1].
 
     left, right: R endpoints each (data-set indices in ``split`` or image paths), encoded to mu;
-    when both are None, R = ``rows`` pairs of random codes z ~ N(0, T^2 I) (the paper's last row).
-    spherical: slerp instead of the paper's linear (1 - a) z_left + a z_right.
+    when both are None, R = ``rows`` pairs of random codes from ``sampler`` at temperature T
+    (the paper's last row; as in ``sample``: ``fitted`` by default, ``standard`` for the paper's
+    z ~ N(0, T^2 I)). spherical: slerp instead of the paper's linear (1 - a) z_left + a z_right.
     """
     check_split(split)
     if check_count(steps, "--steps") < 2:
@@ -182,8 +185,11 @@ def interpolate(
         z_left = encode(run.model, endpoint_images(run, left, split), batch_size)
         z_right = encode(run.model, endpoint_images(run, right, split), batch_size)
     else:
-        latent_dim = run.config.model.latent_dim
-        codes = prior_codes(2 * check_count(rows, "--rows"), latent_dim, temperature, seed)
+        n = 2 * check_count(rows, "--rows")
+        if isinstance(sampler, str):
+            check_temperature(temperature)  # before a fit, which can take minutes on a CPU
+            sampler = make_sampler(run, sampler, device=device, progress=progress)
+        codes = sampler_codes(sampler, n, temperature, seed)
         z_left, z_right = codes[0::2], codes[1::2]
     path = (slerp if spherical else lerp)(z_left, z_right, steps)
     images = decode(run.model, path.flatten(0, 1), batch_size)

@@ -13,16 +13,20 @@ Temperature, for the mixture: each component's covariance is scaled by T^2 about
 z = mean_k + T L_k eps with L_k the Cholesky factor of covariance_k; T = 1 draws from the fitted
 density, T = 0 gives the component means. The weights are unchanged.
 
-The mixture is stored in ``RUN/analysis/latent_prior.safetensors`` (beside the attribute
-vectors), written atomically: weights, means and Cholesky factors as tensors, and in the header,
-as JSON, the settings that produced it, the valid log-likelihood of each candidate and the
-SHA-256 of the ``model.safetensors`` it was fitted for. A retrained run (another model file) or
-other settings fit again; drawing needs only torch, never sklearn or a pickle.
+The mixture is stored in ``RUN/analysis/`` (beside the attribute vectors), written atomically:
+weights, means and Cholesky factors as tensors, and in the header, as JSON, the settings that
+produced it, the valid log-likelihood of each candidate and the SHA-256 of the weights it was
+fitted for (``fingerprint.weights_fingerprint``: the weights as loaded, whichever file they came
+from). The final model's density is ``latent_prior.safetensors``; a run opened from a Lightning
+checkpoint (``--checkpoint``, an interrupted run) keeps its own, ``latent_prior-<first 16 hex
+digits of its weights' SHA-256>.safetensors``, so a checkpoint never overwrites the final
+model's density nor another checkpoint's; a checkpoint with the final model's weights reads the
+final model's. Retrained weights or other settings fit again; drawing needs only torch, never
+sklearn or a pickle.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import warnings
@@ -34,18 +38,21 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 
+from dfcvae.analysis.fingerprint import weights_fingerprint
 from dfcvae.analysis.latents import encode
 from dfcvae.analysis.runs import Run, RunLike, open_run
 from dfcvae.analysis.selection import choose_indices, stack_images
 from dfcvae.errors import ConfigError, RunDirError
-from dfcvae.files import MODEL_FILE, read_tensors, write_tensors
+from dfcvae.files import read_tensors, write_tensors
 
 SAMPLERS = ("standard", "fitted")
 # Chosen from the measurements in docs/samples.md (the rule is written there).
 DEFAULT_SAMPLER = "fitted"
 PRIOR_FILE = Path("analysis") / "latent_prior.safetensors"
+# A checkpoint's density: named by its weights' fingerprint (its first 16 hex digits).
+CHECKPOINT_PRIOR_FILE = "latent_prior-{fingerprint}.safetensors"
 INFO_KEY = "latent_prior"
-FORMAT = 1
+FORMAT = 2  # 2: keyed by the weights loaded (weights_sha256), not by the model file's bytes
 
 
 class Sampler(Protocol):
@@ -188,13 +195,13 @@ def read_prior(path: str | Path) -> tuple[GaussianMixturePrior, dict[str, Any]]:
     return prior, info
 
 
-def model_fingerprint(run_dir: Path) -> str:
-    """SHA-256 of the run's model file: the fitted density belongs to these weights only."""
-    digest = hashlib.sha256()
-    with open(run_dir / MODEL_FILE, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def prior_file(run: Run, fingerprint: str) -> Path:
+    """Where the density of the run's loaded weights is kept: ``PRIOR_FILE`` for the final
+    model, a file of its own (named by ``fingerprint``) for a checkpoint's weights."""
+    if run.checkpoint is None:
+        return run.run_dir / PRIOR_FILE
+    name = CHECKPOINT_PRIOR_FILE.format(fingerprint=fingerprint[:16])
+    return run.run_dir / PRIOR_FILE.parent / name
 
 
 def split_codes(run: Run, split: str, settings: PriorSettings, batch_size: int, progress: bool):
@@ -205,7 +212,8 @@ def split_codes(run: Run, split: str, settings: PriorSettings, batch_size: int, 
 
 
 def stored_prior(path: Path, fingerprint: str, settings: PriorSettings, latent_dim: int):
-    """The mixture stored at ``path`` when it was fitted for this model and these settings."""
+    """The mixture stored at ``path`` when it was fitted for these weights (their
+    ``weights_fingerprint``) and these settings."""
     if not path.is_file():
         return None
     try:
@@ -213,7 +221,7 @@ def stored_prior(path: Path, fingerprint: str, settings: PriorSettings, latent_d
     except RunDirError as error:
         warnings.warn(f"{error}; fitting the latent prior again", stacklevel=3)
         return None
-    same = info.get("model_sha256") == fingerprint and info.get("settings") == settings.to_dict()
+    same = info.get("weights_sha256") == fingerprint and info.get("settings") == settings.to_dict()
     return prior if same and prior.latent_dim == latent_dim else None
 
 
@@ -225,16 +233,18 @@ def fitted_prior(
     batch_size: int = 256,
     progress: bool = True,
 ) -> GaussianMixturePrior:
-    """The run's fitted density: read from ``RUN/analysis/`` when it was fitted for this model
-    file and these settings, else fitted on the train split's mu (component count chosen on the
-    valid split's) and stored there."""
+    """The fitted density of the run's weights as loaded (``model.safetensors`` or the
+    checkpoint it was opened from): read from ``RUN/analysis/`` when it was fitted for these
+    weights and these settings, else fitted on the train split's mu (component count chosen on
+    the valid split's) and stored there (``prior_file``)."""
     run = open_run(run, device)
-    path = run.run_dir / PRIOR_FILE
-    fingerprint = model_fingerprint(run.run_dir)
+    fingerprint = weights_fingerprint(run.model)
+    path = prior_file(run, fingerprint)
     latent_dim = run.config.model.latent_dim
-    prior = stored_prior(path, fingerprint, settings, latent_dim)
-    if prior is not None:
-        return prior
+    for kept in dict.fromkeys((path, run.run_dir / PRIOR_FILE)):  # the final model's weights?
+        prior = stored_prior(kept, fingerprint, settings, latent_dim)
+        if prior is not None:
+            return prior
     if progress:
         print(f"{run.name}: fitting the latent prior once; it is kept in {path}", file=sys.stderr)
     train = split_codes(run, "train", settings, batch_size, progress)
@@ -251,7 +261,8 @@ def fitted_prior(
         "valid_codes": len(valid),
         "valid_log_likelihood": {str(k): v for k, v in scores.items()},
         "settings": settings.to_dict(),
-        "model_sha256": fingerprint,
+        "weights_sha256": fingerprint,
+        "checkpoint": None if run.checkpoint is None else str(run.checkpoint),
     }
     try:
         save_prior(path, prior, info)

@@ -264,7 +264,13 @@ def computations(
             run(), s.n_grid, s.temperature, sampler="fitted", progress=s.progress, **common
         ),
         "interpolation": lambda: interpolate(
-            run(), steps=s.steps, rows=s.rows, split=s.split, temperature=s.temperature, **common
+            run(),
+            steps=s.steps,
+            rows=s.rows,
+            split=s.split,
+            temperature=s.temperature,
+            sampler="standard",  # the paper's random pairs, as stored under this result's key
+            **common,
         ),
         "tsne": lambda: tsne(
             run(), s.split, s.n_tsne, perplexity=s.perplexity, progress=s.progress, **common

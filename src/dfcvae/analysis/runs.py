@@ -12,6 +12,7 @@ import torch
 
 from dfcvae.analysis.selection import check_split
 from dfcvae.errors import ConfigError, DFCVAEError, RunDirError
+from dfcvae.saved.checkpoint_weights import checkpoint_file
 from dfcvae.saved.model_files import load_run
 from dfcvae.vae.model import DFCVAE
 from dfcvae.vae.run_config import RunConfig
@@ -23,11 +24,14 @@ class MissingLabelsError(DFCVAEError):
 
 @dataclass
 class Run:
-    """A run directory loaded once: ``model`` (eval mode, on ``device``) and its ``config``."""
+    """A run directory loaded once: ``model`` (eval mode, on ``device``) and its ``config``;
+    ``checkpoint``: the Lightning checkpoint its weights were read from, None when they are the
+    run's ``model.safetensors`` (or were given in memory)."""
 
     run_dir: Path
     model: DFCVAE
     config: RunConfig
+    checkpoint: Path | None = None
 
     @property
     def name(self) -> str:
@@ -92,8 +96,10 @@ def open_run(
     run_dir = Path(run)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
+    if checkpoint is not None:
+        checkpoint = checkpoint_file(run_dir, checkpoint)
     model, config = load_run(run_dir, device, checkpoint)
-    return Run(run_dir, model, config.with_data_root(data_root))
+    return Run(run_dir, model, config.with_data_root(data_root), checkpoint)
 
 
 def run_names(run_dirs: Sequence[str | Path]) -> list[str]:

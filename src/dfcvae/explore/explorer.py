@@ -3,15 +3,17 @@
 An ``Explorer`` holds the runs side by side, the first run's test split (the input picker), the
 uploads, each input's mu per run, and each run's attribute vectors. ``render`` turns a ``View``
 (an input, maybe a second one to interpolate towards, attribute strengths) into one image per
-run; ``samples`` decodes codes from a sampler (N(0, T^2 I), or each run's fitted latent prior) with
-one seed for every run. Codes and the last views
-are cached, so the decoder runs only when something changed.
+run; ``samples`` decodes codes from a sampler (each run's fitted latent prior by default, or
+N(0, T^2 I)) with one seed for every run. Each run's fitted density is read back (or fitted once
+and kept in RUN/analysis/) before the page is served, so no request waits on a fit. Codes and
+the last views are cached, so the decoder runs only when something changed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -25,14 +27,20 @@ from dfcvae.analysis import (
 )
 from dfcvae.analysis.fingerprint import run_fingerprint
 from dfcvae.analysis.grids import lerp, sampler_codes, slerp
-from dfcvae.analysis.latent_prior import Sampler, check_sampler, make_sampler
+from dfcvae.analysis.latent_prior import (
+    DEFAULT_SAMPLER,
+    SAMPLERS,
+    Sampler,
+    check_sampler,
+    make_sampler,
+)
 from dfcvae.analysis.latents import decode, encode
 from dfcvae.analysis.run_vectors import cached_attribute_vectors
 from dfcvae.analysis.runs import RunLike, run_names
 from dfcvae.data.images import to_channels
 from dfcvae.data.prepare import work_side
 from dfcvae.data.preprocess import resize
-from dfcvae.errors import ConfigError
+from dfcvae.errors import ConfigError, DFCVAEError, first_line
 from dfcvae.explore.guard import ascii_int
 from dfcvae.explore.inputs import (
     MAX_BYTES,
@@ -123,11 +131,29 @@ class Explorer:
         self._inputs: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
         self._codes: dict[tuple[str, int], torch.Tensor] = {}
         self._views: OrderedDict[object, list[torch.Tensor]] = OrderedDict()
-        self._samplers: dict[tuple[int, str], Sampler] = {}
+        self._samplers = self._make_samplers(progress)
         self._uploads = 0
         self._lock = threading.Lock()
         self.max_decodes = max_decodes
         self._decoding = threading.BoundedSemaphore(max_decodes)
+
+    def _make_samplers(self, progress: bool) -> dict[tuple[int, str], Sampler | str]:
+        """(run index, sampler name) -> the sampler, made before serving: the fitted density is
+        read back from RUN/analysis/, or fitted once and kept there (one line per run that is
+        fitted, unless ``progress`` is off). A run whose density cannot be made gets the reason,
+        for the page, instead."""
+        samplers: dict[tuple[int, str], Sampler | str] = {}
+        for index, run in enumerate(self.runs):
+            for name in SAMPLERS:
+                try:
+                    samplers[index, name] = make_sampler(
+                        run, name, device=str(run.device), progress=progress
+                    )
+                except DFCVAEError as error:
+                    reason = f"{self.names[index]}: no {name} sampler ({first_line(error)})"
+                    print(f"dfcvae explore: {reason}", file=sys.stderr)
+                    samplers[index, name] = reason
+        return samplers
 
     def close(self) -> None:
         """Forget the inputs (nothing is kept on disk)."""
@@ -242,12 +268,12 @@ class Explorer:
         return decode(run.model, z[None])[0]
 
     def samples(
-        self, temperature: float = 1.0, seed: int = 0, n: int = 8, sampler: str = "standard"
+        self, temperature: float = 1.0, seed: int = 0, n: int = 8, sampler: str = DEFAULT_SAMPLER
     ) -> list[torch.Tensor]:
         """Per run, a grid (3, H, W) of ``n`` images decoded from codes of ``sampler``:
-        ``standard``, z ~ N(0, T^2 I), the same z (same seed) for runs of the same latent size;
-        ``fitted``, each run's density fitted to its train codes (fitted once, on first use, and
-        kept in RUN/analysis/; see ``dfcvae.analysis.latent_prior``)."""
+        ``fitted`` (the default), each run's density fitted to its train codes (made when the
+        explorer started; see ``dfcvae.analysis.latent_prior``); ``standard``, z ~ N(0, T^2 I),
+        the same z (same seed) for runs of the same latent size."""
         check_samples(temperature, seed, n)
         check_sampler(sampler)
         key = ("samples", float(temperature), int(seed), int(n), sampler)
@@ -256,11 +282,10 @@ class Explorer:
                 return self._views[key]
             grids = []
             for index, run in enumerate(self.runs):
-                if (index, sampler) not in self._samplers:
-                    self._samplers[index, sampler] = make_sampler(
-                        run, sampler, device=str(run.device), progress=False
-                    )
-                z = sampler_codes(self._samplers[index, sampler], n, temperature, seed)
+                made = self._samplers[index, sampler]
+                if isinstance(made, str):
+                    raise ConfigError(made)
+                z = sampler_codes(made, n, temperature, seed)
                 grids.append(image_grid(decode(run.model, z), nrow=min(n, 4)))
             self._remember(key, grids)
         return grids

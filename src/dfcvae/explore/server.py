@@ -7,6 +7,7 @@ one static page and a small JSON API over an ``Explorer``. No template engine, n
     POST /api/upload                      the image file's bytes -> {"input", "image"}
     POST /api/render                      a view as JSON -> {"images": [{"run", "png"}], "ms"}
     POST /api/samples                     {"temperature", "seed", "n", "sampler"} -> the same
+                                          (sampler: default ``DEFAULT_SAMPLER``, fitted)
 
 Errors are JSON ``{"error": message}`` with a 4xx status; the server keeps running. Requests
 from other web pages get 403 (``guard``); slow and surplus connections are cut off
@@ -33,6 +34,7 @@ from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 
+from dfcvae.analysis.latent_prior import DEFAULT_SAMPLER, SAMPLERS
 from dfcvae.analysis.runs import RunLike
 from dfcvae.errors import ConfigError
 from dfcvae.explore.connections import MAX_CONNECTIONS, TIMEOUT, CappedServer, DeadlineReader
@@ -238,7 +240,7 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(seed, int) or not isinstance(n, int):
             raise ConfigError("seed and n: must be integers")
         temperature = number(request.get("temperature", 1.0), "temperature")
-        sampler = request.get("sampler", "standard")
+        sampler = request.get("sampler", DEFAULT_SAMPLER)
         if not isinstance(sampler, str):
             raise ConfigError("sampler: must be standard or fitted")
         self.send_images(self.server.explorer.samples(temperature, seed, n, sampler), started)
@@ -363,6 +365,8 @@ class ExploreServer(CappedServer):
             "max_bytes": explorer.max_bytes,
             "max_pixels": explorer.max_pixels,
             "max_image_bytes": explorer.max_image_bytes,
+            "samplers": list(SAMPLERS),
+            "default_sampler": DEFAULT_SAMPLER,
         }
 
     def handle_error(self, request, client_address) -> None:

@@ -218,12 +218,15 @@ class DFCVAE(nn.Module):
         generator: torch.Generator | None = None,
         sampler=None,
     ):
-        """n images decoded from z ~ N(0, temperature^2 I): (n, C, S, S) in [0, 1]; always in
-        eval mode (the model's mode is restored afterwards).
+        """n images decoded from codes of ``sampler``: (n, C, S, S) in [0, 1]; always in eval
+        mode (the model's mode is restored afterwards).
 
-        sampler: any object with ``draw(n, temperature, generator) -> (n, latent_dim)`` codes
-        (e.g. ``dfcvae.analysis.latent_prior.make_sampler(run, "fitted")``); default the
-        paper's N(0, T^2 I)."""
+        sampler: any object with ``draw(n, temperature, generator) -> (n, latent_dim)`` codes.
+        None (the default): z ~ N(0, temperature^2 I), the paper's prior, because the bare
+        model has no data to fit a density on; this differs from ``dfcvae sample``, evaluate
+        and explore, whose default is a run's fitted density. For that one, pass
+        ``dfcvae.analysis.latent_prior.make_sampler(run_dir)`` (``"fitted"``, fitted once on
+        the run's train split and kept in RUN/analysis/)."""
         device = next(self.parameters()).device
         if sampler is None:
             z = torch.randn(n, self.config.latent_dim, generator=generator) * temperature

@@ -164,6 +164,7 @@ async function start() {
     .join(" · ");
   figures($("outputs"), names, "view");
   figures($("samples"), names, "samples");
+  $("sampler").value = info.default_sampler; // the server's DEFAULT_SAMPLER
   buildAttributes(info.attributes);
   for (const index of info.thumbnails) {
     const img = document.createElement("img");
