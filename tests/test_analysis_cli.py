@@ -69,6 +69,15 @@ def test_bad_input_is_one_line_and_exit_status_2(tiny_run, tmp_path, capsys, arg
     assert len(err.splitlines()) == 1 and message in err
 
 
+def test_tsne_of_fewer_than_three_codes_is_one_clear_error() -> None:
+    from dfcvae.analysis.embedding import tsne_points
+    from dfcvae.errors import InputError
+
+    with pytest.raises(InputError, match="at least 3 points, got 2"):
+        tsne_points(np.random.default_rng(0).normal(size=(2, 4)))
+    assert tsne_points(np.random.default_rng(0).normal(size=(3, 4))).shape == (3, 2)
+
+
 def test_an_unknown_attribute_lists_the_valid_ones(tiny_run, tmp_path, capsys):
     vectors = tmp_path / "v.safetensors"
     assert main(["attribute-vectors", str(tiny_run), "--limit", "100", "-o", str(vectors),

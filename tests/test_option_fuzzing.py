@@ -213,7 +213,7 @@ BAD_NUMBERS = [
     ("predict-attributes", "--cs", ","), ("edit", "--strength", "nan..2"),
     ("edit", "--strength", "-inf..2"), ("edit", "--strength", "1e9"),
     ("edit", "--strength", ""), ("sample", "--seed", "-1"), ("reconstruct", "--n", "0"),
-    ("explore", "--port", "-1"), ("demo", "--steps", "0"),
+    ("explore", "--port", "-1"), ("demo", "--steps", "0"), ("tsne", "--n", "2"),
 ]  # fmt: skip
 
 

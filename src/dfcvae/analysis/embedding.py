@@ -11,6 +11,7 @@ from dfcvae.analysis.attributes import binary_labels, check_attribute
 from dfcvae.analysis.latents import encode
 from dfcvae.analysis.runs import RunLike, open_run
 from dfcvae.analysis.selection import check_count, check_split, choose_indices, stack_images
+from dfcvae.errors import InputError
 
 CLASS = "class"
 AUTO = "auto"
@@ -33,7 +34,10 @@ def tsne_points(codes: np.ndarray, *, perplexity: float = 30.0, seed: int = 0) -
     scikit-learn requires to be below n."""
     codes = np.asarray(codes, dtype=np.float64)
     if codes.shape[0] < 3:
-        raise ValueError(f"t-SNE needs at least 3 points, got {codes.shape[0]}")
+        raise InputError(
+            f"t-SNE needs at least 3 points, got {codes.shape[0]}: ask for n >= 3 from a split "
+            "with at least 3 images"
+        )
     perplexity = min(float(perplexity), (codes.shape[0] - 1) / 3)
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     return tsne.fit_transform(codes).astype(np.float64)

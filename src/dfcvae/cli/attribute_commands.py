@@ -157,7 +157,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--color-by", default="auto", help="auto, class, a class or attribute name, or none"
     )
-    add_count(p, "--n", default=1000, high=MAX_TSNE_POINTS)
+    add_count(p, "--n", default=1000, low=3, high=MAX_TSNE_POINTS, help="test images to embed")
     perplexity = Range(above=0, at_most=MAX_PERPLEXITY)
     add_number(p, "--perplexity", float, perplexity, default=30.0, help="capped at (n - 1) / 3")
     p.add_argument("--split", default="test", choices=SPLITS)
