@@ -197,3 +197,15 @@ def test_values_argparse_cannot_read_are_one_line_too(capsys) -> None:
         "dfcvae train: error: argument --latent-dim: invalid int value: 'sixteen' "
         "(see dfcvae train --help)"
     ]
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "interpolate", "report"])
+def test_an_unknown_argument_is_one_line_naming_the_command(command, capsys) -> None:
+    run = [] if command == "train" else ["some-run"]
+    with pytest.raises(SystemExit) as exit_:
+        main([command, *run, "--bogus", "-:"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and err == [
+        f"dfcvae {command}: error: unrecognized arguments: --bogus -: "
+        f"(see dfcvae {command} --help)"
+    ]

@@ -135,9 +135,18 @@ def one_line_warnings(command: str) -> Iterator[None]:
         yield
 
 
+def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand of ``parser``."""
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices[command]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(chosen_command(argv)).parse_args(argv)
+    parser = build_parser(chosen_command(argv))
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would name "dfcvae", not the command whose options these missed
+        command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     try:
         check_options(args)
