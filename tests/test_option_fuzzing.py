@@ -214,6 +214,7 @@ BAD_NUMBERS = [
     ("edit", "--strength", "-inf..2"), ("edit", "--strength", "1e9"),
     ("edit", "--strength", ""), ("sample", "--seed", "-1"), ("reconstruct", "--n", "0"),
     ("explore", "--port", "-1"), ("demo", "--steps", "0"), ("tsne", "--n", "2"),
+    ("report", "--n-tsne", "1"),
 ]  # fmt: skip
 
 

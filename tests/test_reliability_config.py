@@ -206,6 +206,5 @@ def test_an_unknown_argument_is_one_line_naming_the_command(command, capsys) -> 
         main([command, *run, "--bogus", "-:"])
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and err == [
-        f"dfcvae {command}: error: unrecognized arguments: --bogus -: "
-        f"(see dfcvae {command} --help)"
+        f"dfcvae {command}: error: unrecognized arguments: --bogus -: (see dfcvae {command} --help)"
     ]

@@ -111,7 +111,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=SPLITS)
     add_count(p, "--n-eval", default=500, high=MAX_EVAL_IMAGES, help="test images for the metrics")
     add_count(p, "--n-grid", default=16, high=MAX_GRID_IMAGES, help="images per grid")
-    add_count(p, "--n-tsne", default=500, high=MAX_TSNE_POINTS, help="points per t-SNE")
+    add_count(p, "--n-tsne", default=500, low=3, high=MAX_TSNE_POINTS, help="points per t-SNE")
     add_number(p, "--temperature", float, TEMPERATURE, default=1.0, help="T of the samples")
     p.add_argument("--attribute", help="attribute to edit (default Smiling, else the longest)")
     add_count(p, "--limit", high=MAX_LIMIT, help="first N images per split for vectors and SVMs")
