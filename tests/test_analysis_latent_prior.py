@@ -279,3 +279,16 @@ def test_model_sample_takes_a_sampler(tiny_run):
     )
     at_mean = model.sample(2, 0.0, torch.Generator().manual_seed(1), sampler=point)
     torch.testing.assert_close(at_mean, model.sample(2, 0.0, torch.Generator().manual_seed(9)))
+
+
+def test_the_command_line_spells_the_samplers_and_the_default_as_the_library() -> None:
+    from dfcvae.analysis.latent_prior import DEFAULT_SAMPLER, SAMPLERS
+    from dfcvae.cli import build_parser, command_parser
+
+    parser = build_parser()
+    for command in ("sample", "interpolate"):
+        (option,) = (
+            a for a in command_parser(parser, command)._actions if "--sampler" in a.option_strings
+        )
+        assert tuple(option.choices) == SAMPLERS
+        assert f"default {DEFAULT_SAMPLER}" in option.help
